@@ -1,0 +1,54 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+#pragma once
+
+/**
+ * @file cuda_error.cuh
+ * @brief `MOE_ROUTER_CUDA_TRY`, the checking macro for examples and users, and the launch
+ * epilogue of the library's entry points (`MOE_ROUTER_DEBUG_SYNC`).
+ */
+
+#include <moe_router/error.hpp>
+
+#include <cuda_runtime_api.h>
+
+#include <cstdio>
+
+/**
+ * @brief Evaluate `call` (a `cudaError_t` expression); on failure print where, the CUDA error
+ * and moe_router's reason to stderr, and return the error from the enclosing function.
+ */
+#define MOE_ROUTER_CUDA_TRY(call)                                                                      \
+  do {                                                                                                 \
+    const cudaError_t moe_router_status_ = (call);                                                     \
+    if (moe_router_status_ != cudaSuccess) {                                                           \
+      std::fprintf(stderr, "%s:%d: %s failed: %s%s%s\n", __FILE__, __LINE__, #call,                    \
+                   cudaGetErrorString(moe_router_status_), *::moe_router::last_error_message() ? ": " : "", \
+                   ::moe_router::last_error_message());                                                \
+      return moe_router_status_;                                                                       \
+    }                                                                                                  \
+  } while (0)
+
+namespace moe_router {
+namespace detail {
+
+/**
+ * @brief What an entry point returns after its launch: the launch error, if any. With
+ * `MOE_ROUTER_DEBUG_SYNC` defined it also waits for the stream and returns the kernel's
+ * error (not usable while capturing a CUDA graph).
+ */
+inline cudaError_t finish_launch(cudaStream_t stream)
+{
+  cudaError_t status = cudaGetLastError();
+#if defined(MOE_ROUTER_DEBUG_SYNC)
+  if (status == cudaSuccess) status = cudaStreamSynchronize(stream);
+#else
+  (void)stream;
+#endif
+  if (status != cudaSuccess) fail("kernel launch failed: %s", cudaGetErrorString(status));
+  return status;
+}
+
+}  // namespace detail
+}  // namespace moe_router

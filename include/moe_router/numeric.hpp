@@ -1,0 +1,155 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+#pragma once
+
+/**
+ * @file numeric.hpp
+ * @brief The scalar arithmetic that every kernel must do identically: input conversion,
+ * the score functions, the order of choice scores and the fp32 summation order of softmax.
+ *
+ * These are the only pieces the fused kernel shares with the reference paths (everything
+ * else is written twice on purpose, so that a bug cannot hide by living in both). Host and
+ * device builds differ only in the `expf` / `log1pf` they call, which is why the host
+ * reference agrees with the kernels to a few ulp and not bit for bit.
+ */
+
+#include <moe_router/detail/host_device.hpp>
+#include <moe_router/types.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace moe_router {
+
+// ---- input conversion (exact) ----------------------------------------------------------------
+
+/// bfloat16 bits to float (exact: bf16 is the upper half of a float).
+MOE_ROUTER_HD float bf16_bits_to_float(std::uint16_t bits)
+{
+  const std::uint32_t u = static_cast<std::uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/// IEEE half bits to float (exact, subnormals, inf and NaN included).
+MOE_ROUTER_HD float f16_bits_to_float(std::uint16_t bits)
+{
+  const std::uint32_t sign = static_cast<std::uint32_t>(bits & 0x8000u) << 16;
+  const std::uint32_t exponent = (bits >> 10) & 0x1fu;
+  const std::uint32_t mantissa = bits & 0x3ffu;
+  std::uint32_t u;
+  if (exponent == 0) {
+    // zero or subnormal: mantissa * 2^-24, exact in float
+    float magnitude = static_cast<float>(mantissa) * 5.9604644775390625e-8f;
+    std::memcpy(&u, &magnitude, sizeof u);
+    u |= sign;
+  } else if (exponent == 31) {
+    u = sign | 0x7f800000u | (mantissa << 13);
+  } else {
+    u = sign | ((exponent + 112u) << 23) | (mantissa << 13);
+  }
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/// Element `index` of an f32 / bf16 / f16 array, as float.
+MOE_ROUTER_HD float load_as_float(const void* base, data_type type, std::int64_t index)
+{
+  if (type == data_type::f32) return static_cast<const float*>(base)[index];
+  const std::uint16_t bits = static_cast<const std::uint16_t*>(base)[index];
+  return type == data_type::bf16 ? bf16_bits_to_float(bits) : f16_bits_to_float(bits);
+}
+
+// ---- score functions (step 1) ----------------------------------------------------------------
+
+/// sigmoid: 1 / (1 + exp(-x)).
+MOE_ROUTER_HD float sigmoid_score(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/// Above this, softplus(x) is x itself in fp32 (the threshold PyTorch uses).
+constexpr float softplus_threshold = 20.0f;
+
+/// sqrt(softplus(x)), softplus without overflow: x for large x, log1p(exp(x)) otherwise.
+MOE_ROUTER_HD float sqrtsoftplus_score(float x)
+{
+  const float softplus = x > softplus_threshold ? x : log1pf(expf(x));
+  return sqrtf(softplus);
+}
+
+/// Score of one logit for the element-wise score functions (not softmax).
+MOE_ROUTER_HD float elementwise_score(scoring_func f, float x)
+{
+  return f == scoring_func::sigmoid ? sigmoid_score(x) : sqrtsoftplus_score(x);
+}
+
+/// softmax numerator: exp(x - row_max).
+MOE_ROUTER_HD float softmax_numerator(float x, float row_max) { return expf(x - row_max); }
+
+// ---- the order of choice scores --------------------------------------------------------------
+
+/// Key of the experts (or groups) that may not be chosen: below every real score, NaN included.
+constexpr std::uint32_t excluded_key = 0u;
+/// Key of every NaN: below every other value, -inf included.
+constexpr std::uint32_t nan_key = 1u;
+
+/**
+ * @brief Map a choice score to an unsigned key whose integer order is the contract's order:
+ * larger value = larger key, -0.0 == +0.0, every NaN = `nan_key` (below -inf, whose key is
+ * 0x007fffff). Equal keys are broken by the lower index, outside this function.
+ */
+MOE_ROUTER_HD std::uint32_t order_key(float v)
+{
+  std::uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return nan_key;
+  if (u == 0x80000000u) u = 0u;  // -0.0 ranks as +0.0
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+/// Inverse of `order_key` for keys of real values (-0.0 comes back as +0.0); NaN for `nan_key`.
+MOE_ROUTER_HD float key_value(std::uint32_t key)
+{
+  const std::uint32_t u = (key & 0x80000000u) ? (key & 0x7fffffffu) : ~key;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// ---- the fp32 summation order of the softmax denominator ------------------------------------
+
+/// Lanes of the canonical sum (a warp).
+constexpr int canonical_sum_lanes = 32;
+
+/// Experts each lane holds in the canonical layout: ceil(E / 32), lane l holds l*V .. l*V+V-1.
+constexpr int experts_per_lane(int num_experts) { return (num_experts + canonical_sum_lanes - 1) / canonical_sum_lanes; }
+
+/**
+ * @brief The softmax denominator, in the one order every kernel uses: lane l of 32 adds its
+ * experts l*V .. l*V+V-1 in index order (starting from 0.0f), then the 32 partial sums are
+ * combined by a butterfly: for offset 16, 8, 4, 2, 1, partial[l] += partial[l ^ offset].
+ * The fused kernel does exactly this with warp shuffles; this is the sequential statement.
+ */
+MOE_ROUTER_HD float canonical_sum(const float* values, int num_values)
+{
+  const int V = experts_per_lane(num_values);
+  float partial[canonical_sum_lanes];
+  for (int lane = 0; lane < canonical_sum_lanes; ++lane) {
+    float sum = 0.0f;
+    for (int j = 0; j < V; ++j) {
+      const int i = lane * V + j;
+      if (i < num_values) sum += values[i];
+    }
+    partial[lane] = sum;
+  }
+  for (int offset = canonical_sum_lanes / 2; offset >= 1; offset /= 2) {
+    float next[canonical_sum_lanes];
+    for (int lane = 0; lane < canonical_sum_lanes; ++lane) next[lane] = partial[lane] + partial[lane ^ offset];
+    for (int lane = 0; lane < canonical_sum_lanes; ++lane) partial[lane] = next[lane];
+  }
+  return partial[0];
+}
+
+}  // namespace moe_router
