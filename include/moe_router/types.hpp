@@ -11,6 +11,8 @@
  * fills parameters compile with any C++17 compiler.
  */
 
+#include <moe_router/detail/host_device.hpp>
+
 #include <cstdint>
 
 namespace moe_router {
@@ -39,9 +41,9 @@ enum class data_type : int {
 enum class index_type : int { i32, i64 };
 
 /// Size in bytes of one element of `t`.
-constexpr int size_of(data_type t) { return t == data_type::f32 ? 4 : 2; }
+MOE_ROUTER_HD constexpr int size_of(data_type t) { return t == data_type::f32 ? 4 : 2; }
 /// Size in bytes of one element of `t`.
-constexpr int size_of(index_type t) { return t == index_type::i32 ? 4 : 8; }
+MOE_ROUTER_HD constexpr int size_of(index_type t) { return t == index_type::i32 ? 4 : 8; }
 
 /// Printable name of an enum value ("sigmoid", "bf16", ...).
 constexpr const char* to_string(scoring_func f)
@@ -106,9 +108,9 @@ struct route_params {
   index_type ids_type  = index_type::i32;
 
   /// Slots per output row, K + S.
-  constexpr int slots() const { return topk + num_shared_slots; }
+  MOE_ROUTER_HD constexpr int slots() const { return topk + num_shared_slots; }
   /// Row stride of the logits in elements (resolves 0 to E).
-  constexpr std::int64_t stride() const { return row_stride == 0 ? num_experts : row_stride; }
+  MOE_ROUTER_HD constexpr std::int64_t stride() const { return row_stride == 0 ? num_experts : row_stride; }
 };
 
 }  // namespace moe_router

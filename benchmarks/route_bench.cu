@@ -1,0 +1,265 @@
+// Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+//
+// Times the fused kernel, the reference kernel and a "traffic floor" kernel that moves exactly
+// the bytes routing must move (each token's logits read once, its ids and weights written) and
+// does no routing. Each number is CUDA events around replays of a CUDA graph of 200 launches,
+// the median of many replays. Small inputs stay in L2, as they do in an engine right after the
+// router GEMM; inputs of more than half the L2 rotate over enough copies to exceed 3x the L2.
+//
+//   moe_router_bench [--csv FILE] [--quick]
+//
+// Prints a table and writes a CSV (default: route_bench.csv, or $OUT/route_bench.csv).
+
+#include <moe_router/moe_router.cuh>
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+#define BENCH_CHECK(call)                                                                                   \
+  do {                                                                                                      \
+    const cudaError_t status_ = (call);                                                                     \
+    if (status_ != cudaSuccess) {                                                                           \
+      std::fprintf(stderr, "%s:%d: %s: %s %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(status_), \
+                   moe_router::last_error_message());                                                      \
+      std::exit(1);                                                                                         \
+    }                                                                                                       \
+  } while (0)
+
+// ---- inputs --------------------------------------------------------------------------------
+
+__device__ float hash_normal(std::uint64_t i, std::uint64_t seed)
+{
+  // Sum of four uniforms from a 64-bit mix: roughly normal, never all zero.
+  std::uint64_t z = i * 0x9E3779B97F4A7C15ull + seed;
+  float sum = 0.0f;
+  for (int k = 0; k < 4; ++k) {
+    z ^= z >> 30;
+    z *= 0xBF58476D1CE4E5B9ull;
+    z ^= z >> 27;
+    z *= 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    sum += static_cast<float>(z >> 40) * (1.0f / 16777216.0f);
+  }
+  return (sum - 2.0f) * 1.7f;
+}
+
+template <class T>
+__global__ void fill_normal(T* out, std::int64_t n, std::uint64_t seed, float scale)
+{
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    out[i] = static_cast<T>(hash_normal(static_cast<std::uint64_t>(i), seed) * scale);
+}
+
+// ---- the traffic floor -----------------------------------------------------------------------
+
+// Streams the logits in 16-byte loads over a persistent grid and writes every output slot; an
+// output depends on what was read, so no load can be dropped.
+__global__ void traffic_floor_kernel(const uint4* logits, std::int64_t chunks, float* weights, std::int32_t* ids,
+                                     std::int64_t outputs)
+{
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  const std::int64_t first = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  unsigned acc = 0;
+  for (std::int64_t c = first; c < chunks; c += stride) {
+    const uint4 v = __ldg(logits + c);
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  for (std::int64_t o = first; o < outputs; o += stride) {
+    weights[o] = acc == 0x9e3779b9u ? 1.0f : 0.0f;
+    ids[o] = static_cast<std::int32_t>(acc & 1u);
+  }
+}
+
+// ---- timing ----------------------------------------------------------------------------------
+
+constexpr int launches_per_graph = 200;
+
+template <class Launch>
+double time_per_call_us(Launch launch, int input_sets, int replays, cudaStream_t stream)
+{
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  BENCH_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  for (int i = 0; i < launches_per_graph; ++i) launch(i % input_sets, stream);
+  BENCH_CHECK(cudaStreamEndCapture(stream, &graph));
+  BENCH_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  cudaEvent_t start, stop;
+  BENCH_CHECK(cudaEventCreate(&start));
+  BENCH_CHECK(cudaEventCreate(&stop));
+  for (int i = 0; i < 3; ++i) BENCH_CHECK(cudaGraphLaunch(exec, stream));
+  std::vector<float> ms(replays);
+  for (int r = 0; r < replays; ++r) {
+    BENCH_CHECK(cudaEventRecord(start, stream));
+    BENCH_CHECK(cudaGraphLaunch(exec, stream));
+    BENCH_CHECK(cudaEventRecord(stop, stream));
+    BENCH_CHECK(cudaEventSynchronize(stop));
+    BENCH_CHECK(cudaEventElapsedTime(&ms[r], start, stop));
+  }
+  std::sort(ms.begin(), ms.end());
+  BENCH_CHECK(cudaEventDestroy(start));
+  BENCH_CHECK(cudaEventDestroy(stop));
+  BENCH_CHECK(cudaGraphExecDestroy(exec));
+  BENCH_CHECK(cudaGraphDestroy(graph));
+  return 1000.0 * ms[replays / 2] / launches_per_graph;
+}
+
+struct row {
+  std::string shape, logits;
+  std::int64_t tokens;
+  bool in_l2;
+  double fused_us, reference_us, floor_us;
+  double bytes;
+};
+
+template <class Config>
+void bench_config(const char* name, const std::vector<std::int64_t>& token_counts, bool quick, cudaStream_t stream,
+                  int l2_bytes, int sms, std::vector<row>& rows)
+{
+  using logit_type = typename Config::logit_type;
+  constexpr int E = Config::num_experts, K = Config::topk, slots = K + 1;
+  cudaFuncAttributes attributes{};
+  BENCH_CHECK(cudaFuncGetAttributes(&attributes, moe_router::fused_route_kernel<Config>));
+  std::printf("# %s logits=%s: fused kernel uses %d registers, %zu bytes local (spills/stack), %zu bytes shared\n", name,
+              moe_router::to_string(Config::logits_data_type), attributes.numRegs, attributes.localSizeBytes,
+              attributes.sharedSizeBytes);
+  float* bias = nullptr;
+  BENCH_CHECK(cudaMalloc(&bias, E * sizeof(float)));
+  fill_normal<<<4, 256, 0, stream>>>(bias, E, 7, 0.05f);
+  for (const std::int64_t tokens : token_counts) {
+    const double set_bytes = static_cast<double>(tokens) * E * sizeof(logit_type);
+    const bool rotate = set_bytes > l2_bytes / 2.0;
+    const int sets = rotate ? static_cast<int>(std::min<double>(16.0, std::ceil(3.0 * l2_bytes / set_bytes))) : 1;
+    std::vector<logit_type*> logits(sets);
+    for (int s = 0; s < sets; ++s) {
+      BENCH_CHECK(cudaMalloc(&logits[s], static_cast<std::size_t>(set_bytes) + 16));
+      fill_normal<<<1024, 256, 0, stream>>>(logits[s], tokens * E, 1000 + s, 1.0f);
+    }
+    float* weights = nullptr;
+    std::int32_t* ids = nullptr;
+    BENCH_CHECK(cudaMalloc(&weights, tokens * slots * sizeof(float)));
+    BENCH_CHECK(cudaMalloc(&ids, tokens * slots * sizeof(std::int32_t)));
+    BENCH_CHECK(cudaStreamSynchronize(stream));
+
+    moe_router::route_params p;
+    p.num_experts = E;
+    p.num_groups = Config::num_groups;
+    p.topk_group = Config::topk_group;
+    p.topk = K;
+    p.scoring = Config::scoring;
+    p.group_score = Config::group_score;
+    p.logits_type = Config::logits_data_type;
+    p.num_tokens = tokens;
+    p.bias = bias;
+    p.renormalize = true;
+    p.scale_output = true;
+    p.routed_scaling_factor = 2.5f;
+    p.num_shared_slots = 1;
+    p.weights = weights;
+    p.ids = ids;
+    auto params = [&](int set) {
+      moe_router::route_params q = p;
+      q.logits = logits[set];
+      return q;
+    };
+    const int replays = quick ? 5 : 25;
+    row r{name, moe_router::to_string(Config::logits_data_type), tokens, !rotate, 0, 0, 0, 0};
+    r.fused_us = time_per_call_us(
+      [&](int set, cudaStream_t s) { BENCH_CHECK(moe_router::route_fused<Config>(params(set), s)); }, sets, replays,
+      stream);
+    const std::int64_t chunks = static_cast<std::int64_t>(set_bytes) / 16;
+    r.floor_us = time_per_call_us(
+      [&](int set, cudaStream_t s) {
+        traffic_floor_kernel<<<sms * 8, 256, 0, s>>>(reinterpret_cast<const uint4*>(logits[set]), chunks, weights, ids,
+                                                     tokens * slots);
+        BENCH_CHECK(cudaGetLastError());
+      },
+      sets, replays, stream);
+    if (!quick && tokens <= 32768)
+      r.reference_us = time_per_call_us(
+        [&](int set, cudaStream_t s) { BENCH_CHECK(moe_router::route_reference(params(set), s)); }, sets, 3, stream);
+    r.bytes = set_bytes + static_cast<double>(tokens) * slots * (sizeof(float) + sizeof(std::int32_t));
+    rows.push_back(r);
+    std::printf("%-12s %-5s %7lld %-3s fused %9.2f us  floor %9.2f us  x%5.2f  %7.0f GB/s  ref %10.2f us\n", name,
+                r.logits.c_str(), static_cast<long long>(tokens), r.in_l2 ? "L2" : "HBM", r.fused_us, r.floor_us,
+                r.fused_us / r.floor_us, r.bytes / r.fused_us / 1e3, r.reference_us);
+    std::fflush(stdout);
+    for (auto* l : logits) BENCH_CHECK(cudaFree(l));
+    BENCH_CHECK(cudaFree(weights));
+    BENCH_CHECK(cudaFree(ids));
+  }
+  BENCH_CHECK(cudaFree(bias));
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+  std::string csv_path = std::getenv("OUT") ? std::string(std::getenv("OUT")) + "/route_bench.csv" : "route_bench.csv";
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
+    else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else {
+      std::fprintf(stderr, "usage: %s [--csv FILE] [--quick]\n", argv[0]);
+      return 2;
+    }
+  }
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::printf("no CUDA device: nothing to time\n");
+    return 0;
+  }
+  cudaDeviceProp prop{};
+  BENCH_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("# device: %s, %d SMs, L2 %d MB\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20);
+  cudaStream_t stream;
+  BENCH_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+
+  const std::vector<std::int64_t> tokens = {1, 8, 32, 128, 512, 2048, 8192, 32768, 131072};
+  std::vector<row> rows;
+  using namespace moe_router;
+  bench_config<deepseek_v3_config<float>>("deepseek_v3", tokens, quick, stream, prop.l2CacheSize,
+                                          prop.multiProcessorCount, rows);
+  bench_config<deepseek_v3_config<__nv_bfloat16>>("deepseek_v3", tokens, quick, stream, prop.l2CacheSize,
+                                                  prop.multiProcessorCount, rows);
+  bench_config<kimi_k2_config<float>>("kimi_k2", tokens, quick, stream, prop.l2CacheSize, prop.multiProcessorCount,
+                                      rows);
+  bench_config<kimi_k2_config<__nv_bfloat16>>("kimi_k2", tokens, quick, stream, prop.l2CacheSize,
+                                              prop.multiProcessorCount, rows);
+
+  FILE* csv = std::fopen(csv_path.c_str(), "w");
+  if (csv != nullptr) {
+    std::fprintf(csv, "device,shape,logits,tokens,inputs,fused_us,floor_us,fused_over_floor,fused_tokens_per_s,"
+                      "fused_GBps,reference_us\n");
+    for (const row& r : rows)
+      std::fprintf(csv, "%s,%s,%s,%lld,%s,%.3f,%.3f,%.3f,%.4g,%.1f,%.3f\n", prop.name, r.shape.c_str(),
+                   r.logits.c_str(), static_cast<long long>(r.tokens), r.in_l2 ? "L2" : "HBM", r.fused_us, r.floor_us,
+                   r.fused_us / r.floor_us, r.tokens / (r.fused_us * 1e-6), r.bytes / r.fused_us / 1e3,
+                   r.reference_us);
+    std::fclose(csv);
+    std::printf("# wrote %s\n", csv_path.c_str());
+  }
+
+  // The summary table (last, so that it ends the output).
+  std::printf("\n| shape | logits | tokens | inputs | fused us | floor us | fused/floor | fused GB/s | Mtok/s | reference us |\n");
+  std::printf("|---|---|---:|---|---:|---:|---:|---:|---:|---:|\n");
+  for (const row& r : rows)
+    std::printf("| %s | %s | %lld | %s | %.2f | %.2f | %.2f | %.0f | %.1f | %s |\n", r.shape.c_str(), r.logits.c_str(),
+                static_cast<long long>(r.tokens), r.in_l2 ? "L2" : "HBM", r.fused_us, r.floor_us,
+                r.fused_us / r.floor_us, r.bytes / r.fused_us / 1e3, r.tokens / r.fused_us,
+                r.reference_us > 0 ? std::to_string(r.reference_us).c_str() : "-");
+  BENCH_CHECK(cudaStreamDestroy(stream));
+  return 0;
+}

@@ -1,0 +1,128 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+#pragma once
+
+/**
+ * @file config.cuh
+ * @brief `route_config`: the compile-time shape of a fused routing kernel, everything derived
+ * from it, and the checks that reject a shape the fused kernel cannot run.
+ */
+
+#include <moe_router/types.hpp>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+#include <type_traits>
+
+namespace moe_router {
+
+namespace detail {
+template <class T>
+struct element_traits;
+template <>
+struct element_traits<float> {
+  static constexpr data_type type = data_type::f32;
+  __device__ __forceinline__ static float to_float(float v) { return v; }
+};
+template <>
+struct element_traits<__nv_bfloat16> {
+  static constexpr data_type type = data_type::bf16;
+  __device__ __forceinline__ static float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+};
+template <>
+struct element_traits<__half> {
+  static constexpr data_type type = data_type::f16;
+  __device__ __forceinline__ static float to_float(__half v) { return __half2float(v); }
+};
+
+constexpr bool is_power_of_two(int v) { return v > 0 && (v & (v - 1)) == 0; }
+}  // namespace detail
+
+/// Lanes of the warp that routes one token.
+constexpr int warp_lanes = 32;
+
+/**
+ * @brief The compile-time shape of a fused routing kernel.
+ *
+ * One warp routes one token: lane l holds experts l*V .. l*V+V-1, V = ceil(E/32) (the layout
+ * of the contract's softmax summation order, see numeric.hpp). Run-time options (renormalize,
+ * scaling, shared slot, expert map, padding count, row stride) stay in `route_params`.
+ *
+ * @tparam NumExperts E, 1..1024
+ * @tparam NumGroups  G, a divisor of E; with G > 1 each group must be whole lanes
+ * @tparam TopkGroup  TG, groups kept, 1..G
+ * @tparam TopK       K, experts routed, 1..min(32, TG*E/G)
+ * @tparam Scoring    score function
+ * @tparam GroupScore group score (ignored when G == 1)
+ * @tparam LogitT     float, __nv_bfloat16 or __half
+ * @tparam BiasT      float or __nv_bfloat16 (a null bias pointer means no bias)
+ * @tparam IdT        std::int32_t or std::int64_t
+ */
+template <int NumExperts, int NumGroups, int TopkGroup, int TopK, scoring_func Scoring = scoring_func::sigmoid,
+          group_score_kind GroupScore = group_score_kind::top2_sum, class LogitT = float, class BiasT = float,
+          class IdT = std::int32_t>
+struct route_config {
+  static_assert(NumExperts >= 1 && NumExperts <= 1024,
+                "NumExperts must be in [1, 1024]: the fused kernel holds a token in one warp (larger shapes run on "
+                "the reference kernel)");
+  static_assert(NumGroups >= 1, "NumGroups must be >= 1 (1 = no grouping)");
+  static_assert(NumExperts % NumGroups == 0, "NumExperts must be a multiple of NumGroups");
+  static_assert(TopkGroup >= 1 && TopkGroup <= NumGroups, "TopkGroup must be in [1, NumGroups]");
+  static_assert(TopK >= 1, "TopK must be >= 1");
+  static_assert(TopK <= TopkGroup * (NumExperts / NumGroups),
+                "TopK must be <= TopkGroup * NumExperts / NumGroups (the experts of the kept groups)");
+  static_assert(TopK <= warp_lanes, "TopK must be <= 32: each lane of the warp writes one slot");
+  static_assert(NumGroups == 1 || GroupScore != group_score_kind::top2_sum || NumExperts / NumGroups >= 2,
+                "the top2_sum group score needs at least 2 experts per group (NumExperts / NumGroups >= 2)");
+  static_assert(std::is_same<LogitT, float>::value || std::is_same<LogitT, __nv_bfloat16>::value ||
+                    std::is_same<LogitT, __half>::value,
+                "LogitT must be float, __nv_bfloat16 or __half");
+  static_assert(std::is_same<BiasT, float>::value || std::is_same<BiasT, __nv_bfloat16>::value,
+                "BiasT must be float or __nv_bfloat16");
+  static_assert(std::is_same<IdT, std::int32_t>::value || std::is_same<IdT, std::int64_t>::value,
+                "IdT must be std::int32_t or std::int64_t");
+
+  static constexpr int num_experts       = NumExperts;
+  static constexpr int num_groups        = NumGroups;
+  static constexpr int topk_group        = TopkGroup;
+  static constexpr int topk              = TopK;
+  static constexpr scoring_func scoring  = Scoring;
+  static constexpr group_score_kind group_score = GroupScore;
+  using logit_type = LogitT;
+  using bias_type  = BiasT;
+  using id_type    = IdT;
+  static constexpr data_type logits_data_type = detail::element_traits<LogitT>::type;
+  static constexpr data_type bias_data_type   = detail::element_traits<BiasT>::type;
+  static constexpr index_type ids_index_type =
+    std::is_same<IdT, std::int32_t>::value ? index_type::i32 : index_type::i64;
+
+  /// V: experts each lane holds (the canonical layout of numeric.hpp).
+  static constexpr int experts_per_lane = (NumExperts + warp_lanes - 1) / warp_lanes;
+  /// Lanes that hold at least one expert.
+  static constexpr int active_lanes = (NumExperts + experts_per_lane - 1) / experts_per_lane;
+  /// True when every lane holds exactly V experts (no guards on loads).
+  static constexpr bool full_lanes = NumExperts == warp_lanes * experts_per_lane;
+  static constexpr int experts_per_group = NumExperts / NumGroups;
+  /// Lanes of one group (G > 1).
+  static constexpr int lanes_per_group = NumGroups > 1 ? experts_per_group / experts_per_lane : warp_lanes;
+
+  static_assert(NumGroups == 1 || (experts_per_group % experts_per_lane == 0 &&
+                                   detail::is_power_of_two(experts_per_group / experts_per_lane)),
+                "with NumGroups > 1 the fused kernel needs each group to be a power-of-two number of whole "
+                "lanes: NumExperts / NumGroups must be ceil(NumExperts / 32) times a power of two (other shapes "
+                "run on the reference kernel)");
+
+  /// Does a run-time description match this configuration (shape, scoring and element types)?
+  static constexpr bool matches(const route_params& p)
+  {
+    return p.num_experts == NumExperts && p.num_groups == NumGroups && p.topk_group == TopkGroup &&
+           p.topk == TopK && p.scoring == Scoring && (NumGroups == 1 || p.group_score == GroupScore) &&
+           p.logits_type == logits_data_type && (p.bias == nullptr || p.bias_type == bias_data_type) &&
+           p.ids_type == ids_index_type;
+  }
+};
+
+}  // namespace moe_router

@@ -1,0 +1,113 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+#pragma once
+
+/**
+ * @file dispatch.cuh
+ * @brief Run-time shape to compiled kernel, in one place: a table of compiled configurations
+ * and one function that runs the fused kernel when the call matches an entry and the reference
+ * kernel otherwise.
+ */
+
+#include <moe_router/config.cuh>
+#include <moe_router/error.hpp>
+#include <moe_router/route.cuh>
+#include <moe_router/types.hpp>
+#include <moe_router/validate.hpp>
+
+#include <cuda_runtime_api.h>
+
+#include <cstdio>
+
+namespace moe_router {
+
+/// Which kernel a call may use.
+enum class route_path {
+  automatic,  ///< fused when the table has the shape, else reference
+  fused,      ///< fused only: a shape not in the table is an error that lists the table
+  reference   ///< reference only
+};
+
+/// Which kernel a call ran.
+enum class route_kernel { none, fused, reference };
+
+/// A list of compiled configurations. Instantiating a table compiles a kernel for each entry.
+template <class... Configs>
+struct route_table {
+  static constexpr int size = sizeof...(Configs);
+
+  /// Is there an entry for `p` (shape, scoring, element types)?
+  static bool contains(const route_params& p) { return (Configs::matches(p) || ...); }
+
+  /// Run the first entry that matches `p`; cudaErrorInvalidValue if none does.
+  static cudaError_t launch(const route_params& p, cudaStream_t stream, launch_options options)
+  {
+    cudaError_t status = cudaErrorInvalidValue;
+    const bool found = ((Configs::matches(p) ? (status = route_fused<Configs>(p, stream, options), true) : false) || ...);
+    return found ? status : cudaErrorInvalidValue;
+  }
+
+  /// Write the entries, one "E/G/TG/K scoring logits bias ids" per line, into `buffer`.
+  static void describe(char* buffer, std::size_t size)
+  {
+    std::size_t used = 0;
+    buffer[0] = '\0';
+    ((used += static_cast<std::size_t>(std::snprintf(
+        buffer + (used < size ? used : size - 1), used < size ? size - used : 1, "%s%d/%d/%d/%d %s%s%s %s %s %s",
+        used ? "; " : "", Configs::num_experts, Configs::num_groups, Configs::topk_group, Configs::topk,
+        to_string(Configs::scoring), Configs::num_groups > 1 ? " " : "",
+        Configs::num_groups > 1 ? to_string(Configs::group_score) : "", to_string(Configs::logits_data_type),
+        to_string(Configs::bias_data_type), to_string(Configs::ids_index_type)))),
+     ...);
+  }
+};
+
+namespace detail {
+template <class... Tables>
+struct route_table_union_impl;
+template <class... A>
+struct route_table_union_impl<route_table<A...>> {
+  using type = route_table<A...>;
+};
+template <class... A, class... B, class... Rest>
+struct route_table_union_impl<route_table<A...>, route_table<B...>, Rest...> {
+  using type = typename route_table_union_impl<route_table<A..., B...>, Rest...>::type;
+};
+}  // namespace detail
+
+/// The entries of several tables in one.
+template <class... Tables>
+using route_table_union = typename detail::route_table_union_impl<Tables...>::type;
+
+/**
+ * @brief Route `p` with the fused kernel of the matching entry of `Table`, or with the
+ * reference kernel.
+ * @param path  automatic (fused if compiled, else reference), fused only, or reference only
+ * @param ran   optional: which kernel ran (`none` when nothing was launched)
+ * @return as `route_fused` / `route_reference`; with `route_path::fused` and a shape not in the
+ * table, cudaErrorInvalidValue with a reason that lists the compiled shapes.
+ */
+template <class Table>
+cudaError_t route(const route_params& p, cudaStream_t stream = 0, route_path path = route_path::automatic,
+                  route_kernel* ran = nullptr, launch_options options = {})
+{
+  if (ran != nullptr) *ran = route_kernel::none;
+  const bool fused = path != route_path::reference && Table::contains(p);
+  if (path == route_path::fused && !fused) {
+    detail::clear_error();
+    if (!validate_params(p, fused_limits)) return cudaErrorInvalidValue;
+    char shapes[400];
+    Table::describe(shapes, sizeof shapes);
+    detail::fail("no fused kernel is compiled for E=%d G=%d TG=%d K=%d %s logits=%s bias=%s ids=%s; compiled: %s",
+                 p.num_experts, p.num_groups, p.topk_group, p.topk, to_string(p.scoring), to_string(p.logits_type),
+                 p.bias ? to_string(p.bias_type) : "none", to_string(p.ids_type), shapes);
+    return cudaErrorInvalidValue;
+  }
+  const cudaError_t status = fused ? Table::launch(p, stream, options) : route_reference(p, stream);
+  if (status == cudaSuccess && ran != nullptr && p.num_tokens > 0)
+    *ran = fused ? route_kernel::fused : route_kernel::reference;
+  return status;
+}
+
+}  // namespace moe_router

@@ -1,0 +1,82 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+#pragma once
+
+/**
+ * @file fused_route_kernel.cuh
+ * @brief The fused routing kernel: one launch, one warp per token, persistent over the tokens.
+ *
+ * Each warp loads the bias once, then walks its tokens with a stride of the whole grid and
+ * loads the next token's logits before it routes the current one, so that a load is always in
+ * flight behind the arithmetic. Routing itself is `warp_route_token`, the same call a user's
+ * kernel makes.
+ */
+
+#include <moe_router/config.cuh>
+#include <moe_router/types.hpp>
+#include <moe_router/warp/warp_epilogue.cuh>
+#include <moe_router/warp/warp_load_logits.cuh>
+#include <moe_router/warp/warp_route_token.cuh>
+#include <moe_router/warp/warp_score.cuh>
+
+#include <cstdint>
+
+namespace moe_router {
+
+/// Warps (tokens in flight) per block of the fused kernel.
+constexpr int fused_warps_per_block = 4;
+/// Threads per block of the fused kernel.
+constexpr int fused_block_threads = fused_warps_per_block * warp_lanes;
+
+/// The fused kernel of `Config`. `p` was validated by the launcher (`route_fused`).
+template <class Config>
+__global__ void __launch_bounds__(fused_block_threads) fused_route_kernel(const route_params p)
+{
+  constexpr int V = Config::experts_per_lane;
+  using logit_type = typename Config::logit_type;
+  const int lane = static_cast<int>(threadIdx.x) % warp_lanes;
+  const std::int64_t first = static_cast<std::int64_t>(blockIdx.x) * fused_warps_per_block + threadIdx.x / warp_lanes;
+  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * fused_warps_per_block;
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // Programmatic dependent launch: everything below may be written by the kernel before us
+  // (no-op when the launch did not ask for it). Then let the kernel after us start launching.
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
+
+  float bias[V];
+  warp_load_bias<Config>(static_cast<const typename Config::bias_type*>(p.bias), lane, bias);
+  const std::int64_t num_tokens = p.num_tokens;
+  std::int64_t num_valid = num_tokens;
+  if (p.num_valid_tokens != nullptr) {
+    const std::int64_t count = *p.num_valid_tokens;
+    num_valid = count < 0 ? 0 : (count < num_tokens ? count : num_tokens);
+  }
+
+  // The shared slot's id E + t mod NS, kept incrementally (no 64-bit division per token).
+  const int num_shared = p.num_shared_experts;
+  int shared_offset = 0, shared_step = 0;
+  if (p.num_shared_slots == 1) {
+    shared_offset = static_cast<int>(first % num_shared);
+    shared_step = static_cast<int>(step % num_shared);
+  }
+
+  const logit_type* logits = static_cast<const logit_type*>(p.logits);
+  const std::int64_t stride = p.stride();
+  logit_fragment<Config> next;
+  if (first < num_valid) warp_load_logits<Config>(logits + first * stride, lane, next);
+  for (std::int64_t t = first; t < num_tokens; t += step) {
+    const logit_fragment<Config> current = next;
+    if (t + step < num_valid) warp_load_logits<Config>(logits + (t + step) * stride, lane, next);
+    if (t < num_valid)
+      warp_route_token<Config>(current, bias, lane, p, t, Config::num_experts + shared_offset);
+    else
+      warp_store_padding_row<Config>(lane, p, t);
+    shared_offset += shared_step;
+    if (shared_offset >= num_shared) shared_offset -= num_shared;
+  }
+}
+
+}  // namespace moe_router

@@ -1,0 +1,99 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+#pragma once
+
+/**
+ * @file route.cuh
+ * @brief Host launchers: `route_fused<Config>` (the compiled shape) and `route_reference`
+ * (any shape). Parameters in, `cudaError_t` out; nothing is allocated and nothing waits for
+ * the device, so both can be captured in a CUDA graph.
+ */
+
+#include <moe_router/config.cuh>
+#include <moe_router/cuda_error.cuh>
+#include <moe_router/error.hpp>
+#include <moe_router/kernel/fused_route_kernel.cuh>
+#include <moe_router/reference/reference_kernel.cuh>
+#include <moe_router/types.hpp>
+#include <moe_router/validate.hpp>
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace moe_router {
+
+/// Limits of the fused kernel (any compiled shape is within them).
+constexpr route_limits fused_limits{1024, warp_lanes};
+
+/// How a launcher launches.
+struct launch_options {
+  /// Launch with programmatic dependent launch (Hopper): the kernel may start while the
+  /// previous kernel of the stream (e.g. the router GEMM) finishes, and waits on it before it
+  /// reads anything. Off by default.
+  bool programmatic_dependent_launch = false;
+};
+
+/**
+ * @brief Route `p` with the fused kernel of `Config` on `stream`.
+ * @return cudaSuccess; cudaErrorInvalidValue (nothing launched or written, reason in
+ * `last_error_message()`) when `p` breaks the contract or does not match `Config` (shape,
+ * scoring, group score, logits/bias/id types); or the launch error. `num_tokens == 0`
+ * launches nothing and succeeds.
+ */
+template <class Config>
+cudaError_t route_fused(const route_params& p, cudaStream_t stream = 0, launch_options options = {})
+{
+  detail::clear_error();
+  if (!validate_params(p, fused_limits)) return cudaErrorInvalidValue;
+  if (!Config::matches(p)) {
+    detail::fail(
+      "route_params do not match the compiled configuration: got E=%d G=%d TG=%d K=%d %s %s logits=%s bias=%s ids=%s, "
+      "compiled E=%d G=%d TG=%d K=%d %s %s logits=%s bias=%s ids=%s",
+      p.num_experts, p.num_groups, p.topk_group, p.topk, to_string(p.scoring), to_string(p.group_score),
+      to_string(p.logits_type), p.bias ? to_string(p.bias_type) : "none", to_string(p.ids_type), Config::num_experts,
+      Config::num_groups, Config::topk_group, Config::topk, to_string(Config::scoring), to_string(Config::group_score),
+      to_string(Config::logits_data_type), to_string(Config::bias_data_type), to_string(Config::ids_index_type));
+    return cudaErrorInvalidValue;
+  }
+  if (p.num_tokens == 0) return cudaSuccess;
+
+  // A persistent grid: as many blocks as are resident at once, fewer for few tokens.
+  int device = 0, sms = 0;
+  cudaError_t status = cudaGetDevice(&device);
+  if (status == cudaSuccess) status = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  static const int blocks_per_sm = [] {
+    int blocks = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fused_route_kernel<Config>, fused_block_threads, 0) !=
+        cudaSuccess)
+      blocks = 1;
+    return blocks > 0 ? blocks : 1;
+  }();
+  if (status != cudaSuccess) {
+    detail::fail("could not query the device: %s", cudaGetErrorString(status));
+    return status;
+  }
+  const std::int64_t needed = (p.num_tokens + fused_warps_per_block - 1) / fused_warps_per_block;
+  const std::int64_t resident = static_cast<std::int64_t>(sms) * blocks_per_sm;
+  const unsigned blocks = static_cast<unsigned>(needed < resident ? needed : resident);
+
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(blocks);
+  config.blockDim = dim3(fused_block_threads);
+  config.dynamicSmemBytes = 0;
+  config.stream = stream;
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = options.programmatic_dependent_launch ? 1 : 0;
+  status = cudaLaunchKernelEx(&config, fused_route_kernel<Config>, p);
+  if (status != cudaSuccess) {
+    detail::fail("fused kernel launch failed: %s", cudaGetErrorString(status));
+    return status;
+  }
+  return detail::finish_launch(stream);
+}
+
+}  // namespace moe_router

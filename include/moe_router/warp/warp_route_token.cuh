@@ -1,0 +1,60 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+#pragma once
+
+/**
+ * @file warp_route_token.cuh
+ * @brief One call that routes a whole token with one warp: the composition of the device
+ * pieces, exactly as the fused kernel runs them.
+ *
+ * Thread contract: all 32 lanes of a converged warp call it with the same token. No shared
+ * memory; about 3V + 16 registers of state per lane (V = ceil(E/32)).
+ */
+
+#include <moe_router/config.cuh>
+#include <moe_router/types.hpp>
+#include <moe_router/warp/warp_epilogue.cuh>
+#include <moe_router/warp/warp_load_logits.cuh>
+#include <moe_router/warp/warp_score.cuh>
+#include <moe_router/warp/warp_select.cuh>
+
+#include <cstdint>
+
+namespace moe_router {
+
+/**
+ * @brief Route token `token` whose logits the warp holds in `fragment` and store its row.
+ * @param bias      the lane's bias values, from `warp_load_bias` (kept across tokens)
+ * @param p         options and outputs (see `warp_store_row`)
+ * @param shared_id E + token mod NS, when the shared slot is used
+ */
+template <class Config>
+__device__ __forceinline__ void warp_route_token(const logit_fragment<Config>& fragment,
+                                                 const float (&bias)[Config::experts_per_lane], int lane,
+                                                 const route_params& p, std::int64_t token, int shared_id)
+{
+  constexpr int V = Config::experts_per_lane;
+  float x[V];
+  fragment_to_float<Config>(fragment, x);
+  float score[V];
+  std::uint32_t key[V];
+  warp_score<Config>(x, bias, lane, score, key);
+  lane_candidates candidates = lane_best_two<V>(key, score);
+  warp_select_groups<Config>(lane, candidates);
+  const warp_topk_result result = warp_topk<Config>(key, score, lane, candidates);
+  warp_store_row<Config>(result, lane, p, token, shared_id);
+}
+
+/// Load row `token` of `p.logits` and route it (for kernels that do not prefetch).
+template <class Config>
+__device__ __forceinline__ void warp_route_token(const float (&bias)[Config::experts_per_lane], int lane,
+                                                 const route_params& p, std::int64_t token, int shared_id)
+{
+  logit_fragment<Config> fragment;
+  warp_load_logits<Config>(static_cast<const typename Config::logit_type*>(p.logits) + token * p.stride(), lane,
+                           fragment);
+  warp_route_token<Config>(fragment, bias, lane, p, token, shared_id);
+}
+
+}  // namespace moe_router
