@@ -173,6 +173,24 @@ void bench_config(const char* name, const std::vector<std::int64_t>& token_count
       q.logits = logits[set];
       return q;
     };
+    // Time only a kernel that is right: the fused kernel must equal the reference bit for bit.
+    if (tokens <= 8192) {
+      std::vector<float> fused_w(tokens * slots), ref_w(tokens * slots);
+      std::vector<std::int32_t> fused_i(tokens * slots), ref_i(tokens * slots);
+      BENCH_CHECK(moe_router::route_fused<Config>(params(0), stream));
+      BENCH_CHECK(cudaMemcpyAsync(fused_w.data(), weights, fused_w.size() * 4, cudaMemcpyDeviceToHost, stream));
+      BENCH_CHECK(cudaMemcpyAsync(fused_i.data(), ids, fused_i.size() * 4, cudaMemcpyDeviceToHost, stream));
+      BENCH_CHECK(moe_router::route_reference(params(0), stream));
+      BENCH_CHECK(cudaMemcpyAsync(ref_w.data(), weights, ref_w.size() * 4, cudaMemcpyDeviceToHost, stream));
+      BENCH_CHECK(cudaMemcpyAsync(ref_i.data(), ids, ref_i.size() * 4, cudaMemcpyDeviceToHost, stream));
+      BENCH_CHECK(cudaStreamSynchronize(stream));
+      if (std::memcmp(fused_w.data(), ref_w.data(), fused_w.size() * 4) != 0 ||
+          std::memcmp(fused_i.data(), ref_i.data(), fused_i.size() * 4) != 0) {
+        std::printf("FAILED: %s %lld tokens: the fused kernel differs from the reference kernel\n", name,
+                    static_cast<long long>(tokens));
+        std::exit(1);
+      }
+    }
     const int replays = quick ? 5 : 25;
     row r{name, moe_router::to_string(Config::logits_data_type), tokens, !rotate, 0, 0, 0, 0};
     r.fused_us = time_per_call_us(
@@ -202,17 +220,55 @@ void bench_config(const char* name, const std::vector<std::int64_t>& token_count
   BENCH_CHECK(cudaFree(bias));
 }
 
+// One plain launch of the fused kernel (after a warm-up), for a profiler.
+template <class Config>
+void profile_config(std::int64_t tokens, cudaStream_t stream)
+{
+  constexpr int E = Config::num_experts, slots = Config::topk + 1;
+  typename Config::logit_type* logits = nullptr;
+  float *bias = nullptr, *weights = nullptr;
+  std::int32_t* ids = nullptr;
+  BENCH_CHECK(cudaMalloc(&logits, tokens * E * sizeof(*logits)));
+  BENCH_CHECK(cudaMalloc(&bias, E * sizeof(float)));
+  BENCH_CHECK(cudaMalloc(&weights, tokens * slots * sizeof(float)));
+  BENCH_CHECK(cudaMalloc(&ids, tokens * slots * sizeof(std::int32_t)));
+  fill_normal<<<1024, 256, 0, stream>>>(logits, tokens * E, 1, 1.0f);
+  fill_normal<<<4, 256, 0, stream>>>(bias, E, 7, 0.05f);
+  moe_router::route_params p;
+  p.num_experts = E;
+  p.num_groups = Config::num_groups;
+  p.topk_group = Config::topk_group;
+  p.topk = Config::topk;
+  p.scoring = Config::scoring;
+  p.logits_type = Config::logits_data_type;
+  p.logits = logits;
+  p.num_tokens = tokens;
+  p.bias = bias;
+  p.scale_output = true;
+  p.routed_scaling_factor = 2.5f;
+  p.num_shared_slots = 1;
+  p.weights = weights;
+  p.ids = ids;
+  for (int i = 0; i < 2; ++i) BENCH_CHECK(moe_router::route_fused<Config>(p, stream));
+  BENCH_CHECK(cudaStreamSynchronize(stream));
+  BENCH_CHECK(cudaFree(logits));
+  BENCH_CHECK(cudaFree(bias));
+  BENCH_CHECK(cudaFree(weights));
+  BENCH_CHECK(cudaFree(ids));
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
 {
   std::string csv_path = std::getenv("OUT") ? std::string(std::getenv("OUT")) + "/route_bench.csv" : "route_bench.csv";
-  bool quick = false;
+  bool quick = false, profile = false;  // --profile: one plain launch per shape, for ncu
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--profile")) profile = true;
     else {
-      std::fprintf(stderr, "usage: %s [--csv FILE] [--quick]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--csv FILE] [--quick] [--profile]\n", argv[0]);
       return 2;
     }
   }
@@ -227,6 +283,11 @@ int main(int argc, char** argv)
   cudaStream_t stream;
   BENCH_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
 
+  if (profile) {
+    profile_config<moe_router::deepseek_v3_config<float>>(131072, stream);
+    profile_config<moe_router::deepseek_v3_config<float>>(1, stream);
+    return 0;
+  }
   const std::vector<std::int64_t> tokens = {1, 8, 32, 128, 512, 2048, 8192, 32768, 131072};
   std::vector<row> rows;
   using namespace moe_router;

@@ -126,10 +126,16 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
       result.expert = winner * V + position;
       result.score = s;
     }
-    if (slot + 1 < Config::topk && lane == winner) {
-      if (V > 2 && c.key[1] == excluded_key) {
-        c = lane_best_two<V, true>(key, score, c.key[0], c.position[0]);  // the lane's buffer is empty: rescan
-      } else {
+    if (slot + 1 < Config::topk) {
+      // Pop the winner's best. A winner with no second candidate left rescans its keys below
+      // the one it just gave; the vote keeps that rescan a branch the warp skips when no lane
+      // needs it (as a plain if, the compiler computed it in every round).
+      const bool pop = lane == winner;
+      const bool rescan = V > 2 && pop && c.key[1] == excluded_key;
+      if (__any_sync(full_warp_mask, rescan)) {
+        if (rescan) c = lane_best_two<V, true>(key, score, c.key[0], c.position[0]);
+      }
+      if (pop && !rescan) {
         c.key[0] = c.key[1];
         c.position[0] = c.position[1];
         c.score[0] = c.score[1];
