@@ -1,0 +1,58 @@
+# Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+#
+# cmake -P script behind the test moe_router_consumer (examples/CMakeLists.txt passes every
+# variable below). It
+#   1. installs the library from the build tree MOE_ROUTER_BUILD_DIR into WORK_DIR/prefix,
+#   2. configures, builds and runs examples/consumer against it (find_package),
+#   3. does the same with MOE_ROUTER_SOURCE_DIR (add_subdirectory).
+# Any failing step fails the test. The consumer itself checks the host reference, and the
+# reference kernel against it when a GPU is present.
+
+foreach(var MOE_ROUTER_BUILD_DIR MOE_ROUTER_SOURCE_DIR WORK_DIR GENERATOR CUDA_ARCHITECTURES)
+  if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
+    message(FATAL_ERROR "consumer_test.cmake: ${var} is not set")
+  endif()
+endforeach()
+if(NOT BUILD_TYPE)
+  set(BUILD_TYPE Release)
+endif()
+
+function(run_step what)
+  message(STATUS "consumer: ${what}")
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE result)
+  if(NOT result EQUAL 0)
+    message(FATAL_ERROR "consumer: ${what} failed (${result})")
+  endif()
+endfunction()
+
+# The library's own tools, where they still exist (a build tree may have been copied to
+# another machine to run its tests).
+set(common_args -G "${GENERATOR}" -DCMAKE_BUILD_TYPE=${BUILD_TYPE} "-DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES}")
+macro(pass_tool cache_var path)
+  if(NOT "${path}" STREQUAL "" AND EXISTS "${path}")
+    list(APPEND common_args "-D${cache_var}=${path}")
+  endif()
+endmacro()
+pass_tool(CMAKE_MAKE_PROGRAM "${MAKE_PROGRAM}")
+pass_tool(CMAKE_CXX_COMPILER "${CXX_COMPILER}")
+pass_tool(CMAKE_CUDA_COMPILER "${CUDA_COMPILER}")
+
+set(prefix ${WORK_DIR}/prefix)
+file(REMOVE_RECURSE ${WORK_DIR})
+run_step("install the library into ${prefix}"
+         ${CMAKE_COMMAND} --install ${MOE_ROUTER_BUILD_DIR} --prefix ${prefix} --config ${BUILD_TYPE})
+
+set(consumer_dir ${MOE_ROUTER_SOURCE_DIR}/examples/consumer)
+foreach(mode find_package add_subdirectory)
+  if(mode STREQUAL "find_package")
+    set(mode_args -DCMAKE_PREFIX_PATH=${prefix})
+  else()
+    set(mode_args -DMOE_ROUTER_SOURCE_DIR=${MOE_ROUTER_SOURCE_DIR})
+  endif()
+  set(build ${WORK_DIR}/${mode})
+  run_step("configure (${mode})" ${CMAKE_COMMAND} -S ${consumer_dir} -B ${build} ${common_args} ${mode_args})
+  run_step("build (${mode})" ${CMAKE_COMMAND} --build ${build} --config ${BUILD_TYPE})
+  find_program(consumer_exe consumer PATHS ${build} ${build}/${BUILD_TYPE} NO_DEFAULT_PATH NO_CACHE REQUIRED)
+  run_step("run (${mode})" ${consumer_exe})
+  unset(consumer_exe)
+endforeach()

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+#
+# scripts/gpu-check.sh: run the whole test suite on a machine with a CUDA GPU.
+#
+# Usage: scripts/gpu-check.sh [--build-dir DIR] [--bench] [--sanitize[=TOOLS]] [-- BENCH_ARGS...]
+#
+#   --build-dir DIR     build tree to use (default: build, the `release` preset's)
+#   --bench             also run DIR/benchmarks/moe_router_bench, if it was built, with
+#                       BENCH_ARGS; its output goes to $OUT/bench.txt when OUT is set
+#   --sanitize[=TOOLS]  also run every GPU test executable under compute-sanitizer, once per
+#                       tool; TOOLS is a comma-separated list (default:
+#                       memcheck,racecheck,initcheck,synccheck)
+#
+# Two ways to get a build:
+#   a. DIR holds a configured and built tree (built elsewhere with the same preset and copied
+#      here): the tests run there as they are, nothing is rebuilt. If the tree was configured
+#      in another checkout path that does not exist here, that path is made a symbolic link to
+#      this checkout, since CTest files hold absolute paths. If the cmake that configured it
+#      is not on this machine, the packaging test (which runs that cmake) is left out.
+#   b. Otherwise it configures with the `release` preset and builds here (all cores). Catch2
+#      comes from .deps/catch2 when present (scripts/vendor-deps.sh makes it on a machine that
+#      has Catch2; carry .deps along), else from the system.
+#
+# nvcc is taken from CUDACXX, else PATH, else /usr/local/cuda/bin. The output ends with one
+# line: "gpu-check: N tests passed, M failed, S skipped" (plus sanitizer and benchmark
+# results); the exit status is 0 when nothing failed.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir=build
+run_bench=0
+sanitize_tools=""
+bench_args=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --build-dir) build_dir=$2; shift 2 ;;
+    --build-dir=*) build_dir=${1#*=}; shift ;;
+    --bench) run_bench=1; shift ;;
+    --sanitize) sanitize_tools=memcheck,racecheck,initcheck,synccheck; shift ;;
+    --sanitize=*) sanitize_tools=${1#*=}; shift ;;
+    --) shift; bench_args=("$@"); break ;;
+    -h|--help) sed -n '2,/^set -e/{/^set -e/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    *) echo "gpu-check.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+cd "$root"
+[[ $build_dir = /* ]] || build_dir=$root/$build_dir
+
+if [[ -z ${CUDACXX:-} ]] && ! command -v nvcc >/dev/null 2>&1 && [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
+jobs=$(nproc 2>/dev/null || echo 4)
+log_dir=$(mktemp -d)
+trap 'rm -rf "$log_dir"' EXIT
+
+echo "== gpu-check: $(date -u '+%Y-%m-%d %H:%M:%S UTC') in $root"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null \
+  || echo "(nvidia-smi found no GPU: the GPU tests will report themselves skipped)"
+echo "cmake $(cmake --version | head -n1 | awk '{print $3}'), $(${CUDACXX:-nvcc} --version | grep -i release)"
+
+# ---- a build: reuse the one in build_dir, or make one ------------------------------------------
+prebuilt=0
+cache=$build_dir/CMakeCache.txt
+if [[ -f $cache ]] && ls "$build_dir"/CTestTestfile.cmake >/dev/null 2>&1; then
+  built_source=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$cache")
+  built_binary=$(sed -n 's/^CMAKE_CACHEFILE_DIR:INTERNAL=//p' "$cache")
+  if [[ $built_source = "$root" && $built_binary = "$build_dir" ]]; then
+    prebuilt=1
+  elif [[ $built_binary = "$built_source"/* && ! -e $built_source && $build_dir = "$root"/* &&
+          ${built_binary#"$built_source"} = "${build_dir#"$root"}" ]]; then
+    echo "the build was configured in $built_source: linking that path to $root"
+    mkdir -p "$(dirname "$built_source")" && ln -s "$root" "$built_source"
+    build_dir=$built_binary
+    prebuilt=1
+  else
+    echo "$build_dir was configured for $built_source, not usable here: building in $root/build-gpu"
+    build_dir=$root/build-gpu
+  fi
+fi
+ctest_args=()
+if [[ $prebuilt = 1 ]]; then
+  echo "== using the prebuilt tree $build_dir"
+  # The packaging test runs the cmake that configured the tree; a tree copied from another
+  # machine may name one that is not here. Skip that test then (CI runs it).
+  built_cmake=$(sed -n 's/^CMAKE_COMMAND:INTERNAL=//p' "$build_dir/CMakeCache.txt")
+  if [[ ! -x $built_cmake ]]; then
+    echo "the tree was configured by $built_cmake, which is not here: skipping the tests labelled packaging"
+    ctest_args+=(-LE packaging)
+  fi
+else
+  configure_args=(--preset release -B "$build_dir")
+  [[ -d $root/.deps/catch2 ]] && configure_args+=("-DCMAKE_PREFIX_PATH=$root/.deps/catch2")
+  echo "== configure and build in $build_dir ($jobs jobs)"
+  cmake "${configure_args[@]}"
+  cmake --build "$build_dir" -j "$jobs"
+fi
+
+# ---- the tests ---------------------------------------------------------------------------------
+echo "== ctest"
+set +e
+ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" "${ctest_args[@]}" 2>&1 | tee "$log_dir/ctest.log"
+set -e
+# One line per test: "  3/12 Test  #3: name .....   Passed    0.01 sec" (or ***Failed, ***Skipped, ...).
+total=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#' "$log_dir/ctest.log" || true)
+passed=$(grep -E '^ *[0-9]+/[0-9]+ Test +#' "$log_dir/ctest.log" | grep -cE ' Passed +[0-9.]+ sec' || true)
+skipped=$(grep -E '^ *[0-9]+/[0-9]+ Test +#' "$log_dir/ctest.log" | grep -c '\*\*\*Skipped' || true)
+failed=$((total - passed - skipped))
+summary="$passed tests passed, $failed failed, $skipped skipped"
+ok=1
+[[ $failed -eq 0 && $total -gt 0 ]] || ok=0  # no test at all is a failure too
+
+# ---- compute-sanitizer over the GPU test executables --------------------------------------------
+if [[ -n $sanitize_tools ]]; then
+  sanitizer=$(command -v compute-sanitizer || echo "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer")
+  mapfile -t gpu_tests < <(ctest --test-dir "$build_dir" -N -V -L gpu | sed -n 's/^.*Test command: //p' | sort -u)
+  runs=0 clean=0 dirty=()
+  if [[ ! -x $sanitizer ]]; then
+    echo "== compute-sanitizer not found"
+    summary+="; sanitizer: not found"
+    ok=0
+  else
+    for tool in ${sanitize_tools//,/ }; do
+      for exe in "${gpu_tests[@]}"; do
+        echo "== compute-sanitizer --tool $tool $exe"
+        runs=$((runs + 1))
+        if "$sanitizer" --tool "$tool" --error-exitcode 99 $exe >"$log_dir/sanitizer.log" 2>&1; then
+          clean=$((clean + 1))
+          tail -n 2 "$log_dir/sanitizer.log"
+        else
+          dirty+=("$tool:$(basename "${exe%% *}")")
+          tail -n 40 "$log_dir/sanitizer.log"
+        fi
+      done
+    done
+    summary+="; sanitizer: $clean of $runs runs clean"
+    [[ ${#dirty[@]} -eq 0 ]] || { summary+=" (errors: ${dirty[*]})"; ok=0; }
+  fi
+fi
+
+# ---- benchmarks -------------------------------------------------------------------------------
+if [[ $run_bench = 1 ]]; then
+  bench=$build_dir/benchmarks/moe_router_bench
+  if [[ -x $bench ]]; then
+    echo "== $bench ${bench_args[*]}"
+    bench_out=/dev/null
+    [[ -n ${OUT:-} ]] && mkdir -p "$OUT" && bench_out=$OUT/bench.txt
+    set +e
+    "$bench" "${bench_args[@]}" 2>&1 | tee "$bench_out"
+    bench_status=${PIPESTATUS[0]}
+    set -e
+    if [[ $bench_status -eq 0 ]]; then
+      summary+="; bench: ran"
+    else
+      summary+="; bench: failed ($bench_status)"
+      ok=0
+    fi
+    [[ $bench_out = /dev/null ]] || summary+=" (output in $bench_out)"
+  else
+    summary+="; bench: not built"
+  fi
+fi
+
+echo "gpu-check: $summary"
+[[ $ok = 1 ]]
