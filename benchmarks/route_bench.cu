@@ -197,9 +197,12 @@ void bench_config(const char* name, const std::vector<std::int64_t>& token_count
       [&](int set, cudaStream_t s) { BENCH_CHECK(moe_router::route_fused<Config>(params(set), s)); }, sets, replays,
       stream);
     const std::int64_t chunks = static_cast<std::int64_t>(set_bytes) / 16;
+    // As many blocks as the work needs, at most 8 per SM (a persistent grid).
+    const int floor_blocks = static_cast<int>(
+      std::min<std::int64_t>(static_cast<std::int64_t>(sms) * 8, (std::max(chunks, tokens * slots) + 255) / 256));
     r.floor_us = time_per_call_us(
       [&](int set, cudaStream_t s) {
-        traffic_floor_kernel<<<sms * 8, 256, 0, s>>>(reinterpret_cast<const uint4*>(logits[set]), chunks, weights, ids,
+        traffic_floor_kernel<<<floor_blocks, 256, 0, s>>>(reinterpret_cast<const uint4*>(logits[set]), chunks, weights, ids,
                                                      tokens * slots);
         BENCH_CHECK(cudaGetLastError());
       },

@@ -66,8 +66,34 @@ MOE_ROUTER_HD float load_as_float(const void* base, data_type type, std::int64_t
 
 // ---- score functions (step 1) ----------------------------------------------------------------
 
-/// sigmoid: 1 / (1 + exp(-x)).
-MOE_ROUTER_HD float sigmoid_score(float x) { return 1.0f / (1.0f + expf(-x)); }
+/**
+ * @brief 1 / y for y in [1, 2]: on the device one approximate reciprocal and one Newton step
+ * (the fast path of IEEE `rcp.rn`, without its range checks and branch, which this range never
+ * needs); on the host, IEEE division.
+ */
+MOE_ROUTER_HD float reciprocal_1_to_2(float y)
+{
+#if defined(__CUDA_ARCH__)
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(y));
+  return fmaf(r, fmaf(-y, r, 1.0f), r);
+#else
+  return 1.0f / y;
+#endif
+}
+
+/**
+ * @brief sigmoid, 1 / (1 + exp(-x)), evaluated without overflow and without a branch:
+ * t = exp(-|x|) in [0, 1], r = 1 / (1 + t), and the score is r for x >= 0, t * r otherwise
+ * (the same value: e^x / (1 + e^x)). Large negative x gives exp(x) itself, down to the
+ * denormals, where 1 / (1 + exp(-x)) would round to 0 once exp(-x) overflows.
+ */
+MOE_ROUTER_HD float sigmoid_score(float x)
+{
+  const float t = expf(-fabsf(x));
+  const float r = reciprocal_1_to_2(1.0f + t);
+  return x >= 0.0f ? r : t * r;
+}
 
 /// Above this, softplus(x) is x itself in fp32 (the threshold PyTorch uses).
 constexpr float softplus_threshold = 20.0f;
@@ -102,11 +128,12 @@ constexpr std::uint32_t nan_key = 1u;
  */
 MOE_ROUTER_HD std::uint32_t order_key(float v)
 {
+  const float canonical = v + 0.0f;  // -0.0 + 0.0 is +0.0: -0.0 ranks as +0.0
   std::uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return nan_key;
-  if (u == 0x80000000u) u = 0u;  // -0.0 ranks as +0.0
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  std::memcpy(&u, &canonical, sizeof u);
+  // Negative values: flip every bit; positive ones: set the sign bit.
+  const std::uint32_t key = u ^ (static_cast<std::uint32_t>(static_cast<std::int32_t>(u) >> 31) | 0x80000000u);
+  return v != v ? nan_key : key;
 }
 
 /// Inverse of `order_key` for keys of real values (-0.0 comes back as +0.0); NaN for `nan_key`.

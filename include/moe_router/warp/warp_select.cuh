@@ -114,11 +114,15 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
 {
   constexpr int V = Config::experts_per_lane;
   warp_topk_result result{0, 0.0f, 0.0f};
+  const unsigned lanes_below = (1u << lane) - 1u;
 #pragma unroll
   for (int slot = 0; slot < Config::topk; ++slot) {
     // The best key of the warp; equal keys go to the lowest lane, which holds the lower experts.
     const std::uint32_t best = __reduce_max_sync(full_warp_mask, c.key[0]);
-    const int winner = __ffs(__ballot_sync(full_warp_mask, c.key[0] == best)) - 1;
+    const unsigned holders = __ballot_sync(full_warp_mask, c.key[0] == best);
+    const bool won = c.key[0] == best && (holders & lanes_below) == 0;
+    // Off the critical path: which lane won, and what it gives to slot `slot`.
+    const int winner = __ffs(holders) - 1;
     const int position = __shfl_sync(full_warp_mask, c.position[0], winner);
     const float s = __shfl_sync(full_warp_mask, c.score[0], winner);
     result.score_sum += s;
@@ -127,15 +131,15 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
       result.score = s;
     }
     if (slot + 1 < Config::topk) {
-      // Pop the winner's best. A winner with no second candidate left rescans its keys below
-      // the one it just gave; the vote keeps that rescan a branch the warp skips when no lane
-      // needs it (as a plain if, the compiler computed it in every round).
-      const bool pop = lane == winner;
-      const bool rescan = V > 2 && pop && c.key[1] == excluded_key;
+      // Pop the winner's best: its second candidate moves up, or, when it has none left, it
+      // rescans its keys below the one it just gave. The vote keeps the rescan a branch that
+      // the warp skips when no lane needs it (as a plain if, the compiler computed it in
+      // every round).
+      const bool rescan = V > 2 && won && c.key[1] == excluded_key;
       if (__any_sync(full_warp_mask, rescan)) {
         if (rescan) c = lane_best_two<V, true>(key, score, c.key[0], c.position[0]);
       }
-      if (pop && !rescan) {
+      if (won && !rescan) {
         c.key[0] = c.key[1];
         c.position[0] = c.position[1];
         c.score[0] = c.score[1];
