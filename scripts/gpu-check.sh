@@ -40,7 +40,7 @@ while [[ $# -gt 0 ]]; do
     --sanitize) sanitize_tools=memcheck,racecheck,initcheck,synccheck; shift ;;
     --sanitize=*) sanitize_tools=${1#*=}; shift ;;
     --) shift; bench_args=("$@"); break ;;
-    -h|--help) sed -n '2,/^set -e/{/^set -e/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    -h|--help) sed -n '4,/^set -e/{/^set -e/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) echo "gpu-check.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done

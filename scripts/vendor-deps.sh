@@ -18,7 +18,7 @@ prefix=/usr
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --catch2-prefix) prefix=$2; shift 2 ;;
-    -h|--help) sed -n '2,/^set -e/{/^set -e/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    -h|--help) sed -n '4,/^set -e/{/^set -e/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) echo "vendor-deps.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
 done
