@@ -43,7 +43,11 @@ LOGITS = [[f32(v) for v in row] for row in LOGITS]
 
 
 def sigmoid(x):
-    return f32(1) / (f32(1) + np.exp(-x))
+    # 1 / (1 + exp(-x)), evaluated as numeric.hpp's sigmoid_score: t = exp(-|x|), r = 1 / (1 + t),
+    # r for x >= 0 and t * r otherwise
+    t = np.exp(-np.abs(x))
+    r = f32(1) / (f32(1) + t)
+    return r if x >= 0 else t * r
 
 
 def order(values, indices):

@@ -647,6 +647,14 @@ TEST_CASE("denormal logits and denormal scores are neither flushed nor misordere
     CHECK(r.row_ids(0) == ids_t{1, 2, 3});
     CHECK(r.row_weights(0) == std::vector<float>{0.5f, 0.5f, 0.5f});
   }
+  SECTION("sigmoid scores below FLT_MIN keep their order")
+  {
+    const std::vector<float> logits = {-101.0f, -95.0f, -100.0f, -90.0f, -300.0f};
+    const routed r = route(no_renormalize(make_params(5, 1, 1, 5, logits)));
+    CHECK(r.row_ids(0) == ids_t{3, 1, 2, 0, 4});
+    CHECK(r.weight(0, 3) > 0.0f);
+    CHECK(r.weight(0, 4) == 0.0f);
+  }
   SECTION("softmax scores below FLT_MIN keep their order and value")
   {
     const std::vector<float> logits = {-101.0f, 0.0f, -100.0f, -90.0f};

@@ -149,6 +149,18 @@ TEST_CASE("the score functions follow their formulas, infinities included", "[nu
   CHECK(close_rel(softmax_numerator(-1.0f, 1.0f), std::exp(-2.0), 1e-6));
 }
 
+TEST_CASE("sigmoid of a very negative logit is exp(x), down through the denormals", "[numeric][scoring]")
+{
+  CHECK(close_rel(sigmoid_score(-80.0f), std::exp(-80.0), 1e-6));
+  CHECK(close_rel(sigmoid_score(-95.0f), std::exp(-95.0), 1e-4));  // below FLT_MIN: fewer bits
+  CHECK(sigmoid_score(-95.0f) < FLT_MIN);
+  CHECK(sigmoid_score(-100.0f) > 0.0f);
+  CHECK(sigmoid_score(-100.0f) < sigmoid_score(-99.0f));
+  CHECK(sigmoid_score(-200.0f) == 0.0f);
+  CHECK(bits_of(sigmoid_score(-200.0f)) == 0u);  // +0, never -0
+  CHECK(sigmoid_score(88.0f) == 1.0f);
+}
+
 TEST_CASE("sqrtsoftplus switches to sqrt(x) strictly above the threshold 20", "[numeric][scoring]")
 {
   CHECK(softplus_threshold == 20.0f);
