@@ -3,7 +3,7 @@
 #
 # scripts/gpu-check.sh: run the whole test suite on a machine with a CUDA GPU.
 #
-# Usage: scripts/gpu-check.sh [--build-dir DIR] [--bench] [--sanitize[=TOOLS]] [-- BENCH_ARGS...]
+# Usage: scripts/gpu-check.sh [--build-dir DIR] [--bench] [--sanitize[=TOOLS]] [--pytorch] [-- BENCH_ARGS...]
 #
 #   --build-dir DIR     build tree to use (default: build, the `release` preset's)
 #   --bench             also run DIR/benchmarks/moe_router_bench, if it was built, with
@@ -11,6 +11,8 @@
 #   --sanitize[=TOOLS]  also run every GPU test executable under compute-sanitizer, once per
 #                       tool; TOOLS is a comma-separated list (default:
 #                       memcheck,racecheck,initcheck,synccheck)
+#   --pytorch           also run the PyTorch op's tests (examples/pytorch/test_moe_router_op.py;
+#                       builds the op with torch's JIT) when python3 can import torch and pytest
 #
 # Two ways to get a build:
 #   a. DIR holds a configured and built tree (built elsewhere with the same preset and copied
@@ -31,6 +33,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=build
 run_bench=0
 sanitize_tools=""
+run_pytorch=0
 bench_args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -39,6 +42,7 @@ while [[ $# -gt 0 ]]; do
     --bench) run_bench=1; shift ;;
     --sanitize) sanitize_tools=memcheck,racecheck,initcheck,synccheck; shift ;;
     --sanitize=*) sanitize_tools=${1#*=}; shift ;;
+    --pytorch) run_pytorch=1; shift ;;
     --) shift; bench_args=("$@"); break ;;
     -h|--help) sed -n '4,/^set -e/{/^set -e/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) echo "gpu-check.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
@@ -158,6 +162,25 @@ if [[ $run_bench = 1 ]]; then
     [[ $bench_out = /dev/null ]] || summary+=" (output in $bench_out)"
   else
     summary+="; bench: not built"
+  fi
+fi
+
+# ---- the PyTorch op (examples/pytorch) ----------------------------------------------------------
+if [[ $run_pytorch = 1 ]]; then
+  if python3 -c 'import torch, pytest' >/dev/null 2>&1; then
+    echo "== pytest examples/pytorch/test_moe_router_op.py"
+    set +e
+    (cd "$root/examples/pytorch" && python3 -m pytest -q -rs test_moe_router_op.py) 2>&1 | tee "$log_dir/pytest.log"
+    pytest_status=${PIPESTATUS[0]}
+    set -e
+    if [[ $pytest_status -eq 0 ]]; then
+      summary+="; pytorch: $(grep -E '^[0-9]+ (passed|skipped)' "$log_dir/pytest.log" | tail -n1)"
+    else
+      summary+="; pytorch: failed ($pytest_status)"
+      ok=0
+    fi
+  else
+    summary+="; pytorch: not run (python3 cannot import torch and pytest)"
   fi
 fi
 

@@ -1,0 +1,217 @@
+// Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+//
+// moe_router as a PyTorch custom op: torch.ops.moe_router.route.
+//
+// The schema mirrors the routing calls of the inference engines (a "biased grouped top-k" with
+// the engines' options); the CUDA implementation fills a `moe_router::route_params` from the
+// tensors and calls `moe_router::route<default_route_table>`: the fused kernel when the shape
+// and element types are compiled in the table, the reference kernel otherwise. It allocates
+// the outputs with torch on the logits' device and launches on the current stream; it never
+// synchronizes with the host, so it can be captured in a CUDA graph (with `num_valid_tokens`,
+// a device tensor, the graph replays with a new token count). The fake (meta) implementation
+// that torch.compile traces with is registered in moe_router_op.py.
+//
+// Built by moe_router_op.py with torch.utils.cpp_extension.load (JIT).
+
+#include <moe_router/dispatch.cuh>
+#include <moe_router/error.hpp>
+#include <moe_router/model_configs.cuh>
+#include <moe_router/types.hpp>
+
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <tuple>
+
+namespace {
+
+moe_router::data_type to_data_type(at::ScalarType t, const char* what, bool allow_half)
+{
+  TORCH_CHECK(t == at::kFloat || t == at::kBFloat16 || (t == at::kHalf && allow_half), "moe_router::route: ", what,
+              " must be float32, bfloat16", allow_half ? " or float16" : "", " (got ", t, ")");
+  return t == at::kFloat      ? moe_router::data_type::f32
+         : t == at::kBFloat16 ? moe_router::data_type::bf16
+                              : moe_router::data_type::f16;
+}
+
+moe_router::scoring_func to_scoring(c10::string_view s)
+{
+  TORCH_CHECK(s == "sigmoid" || s == "softmax" || s == "sqrtsoftplus",
+              "moe_router::route: scoring_func must be \"sigmoid\", \"softmax\" or \"sqrtsoftplus\" (got \"",
+              std::string(s), "\")");
+  return s == "sigmoid"   ? moe_router::scoring_func::sigmoid
+         : s == "softmax" ? moe_router::scoring_func::softmax
+                          : moe_router::scoring_func::sqrtsoftplus;
+}
+
+moe_router::group_score_kind to_group_score(c10::string_view s)
+{
+  TORCH_CHECK(s == "top2_sum" || s == "max", "moe_router::route: group_score must be \"top2_sum\" or \"max\" (got \"",
+              std::string(s), "\")");
+  return s == "top2_sum" ? moe_router::group_score_kind::top2_sum : moe_router::group_score_kind::max;
+}
+
+moe_router::route_path to_path(c10::string_view s)
+{
+  TORCH_CHECK(s == "auto" || s == "fused" || s == "reference",
+              "moe_router::route: path must be \"auto\", \"fused\" or \"reference\" (got \"", std::string(s), "\")");
+  return s == "auto"    ? moe_router::route_path::automatic
+         : s == "fused" ? moe_router::route_path::fused
+                        : moe_router::route_path::reference;
+}
+
+void check_same_device(const at::Tensor& t, const at::Tensor& logits, const char* what)
+{
+  TORCH_CHECK(t.device() == logits.device(), "moe_router::route: ", what, " must be on the logits' device (",
+              logits.device(), "), got ", t.device());
+}
+
+/**
+ * The CUDA implementation. Shapes: logits [T, E] (any row stride, unit column stride), bias [E],
+ * expert_map [E] int32, num_valid_tokens [1] or [] int32; outputs weights [T, K+S] float32 and
+ * ids [T, K+S] int32 (or ids_dtype), S = 1 when num_fused_shared_experts > 0.
+ */
+std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const std::optional<at::Tensor>& bias_in,
+                                              int64_t topk, int64_t num_expert_group, int64_t topk_group,
+                                              bool renormalize, double routed_scaling_factor, bool scale_output,
+                                              int64_t num_fused_shared_experts,
+                                              const std::optional<at::Tensor>& expert_map,
+                                              const std::optional<at::Tensor>& num_valid_tokens,
+                                              c10::string_view scoring_func, c10::string_view group_score,
+                                              std::optional<at::ScalarType> ids_dtype, c10::string_view path)
+{
+  TORCH_CHECK(logits_in.dim() == 2, "moe_router::route: logits must be 2-D [num_tokens, num_experts] (got ",
+              logits_in.dim(), "-D)");
+  TORCH_CHECK(logits_in.is_cuda(), "moe_router::route: logits must be a CUDA tensor");
+  const int64_t T = logits_in.size(0), E = logits_in.size(1);
+  TORCH_CHECK(E >= 1 && E <= INT32_MAX, "moe_router::route: bad number of experts ", E);
+  TORCH_CHECK(topk >= 1 && topk <= INT32_MAX, "moe_router::route: topk must be >= 1 (got ", topk, ")");
+  TORCH_CHECK(num_fused_shared_experts >= 0 && num_fused_shared_experts <= INT32_MAX,
+              "moe_router::route: num_fused_shared_experts must be >= 0 (got ", num_fused_shared_experts, ")");
+
+  // Rows may be strided (a slice of a wider GEMM output); columns must be contiguous. A stride
+  // below E (broadcast rows) is copied, since the library reads row_stride 0 as "E".
+  at::Tensor logits = logits_in;
+  if (logits.stride(1) != 1 || (T > 1 && logits.stride(0) < E)) logits = logits.contiguous();
+  const int64_t row_stride = T > 1 ? logits.stride(0) : E;
+
+  // Engines pass 0 or 1 for "no groups"; topk_group is then 1 whatever was passed.
+  const int64_t groups = num_expert_group <= 1 ? 1 : num_expert_group;
+  const int64_t kept_groups = groups == 1 ? 1 : topk_group;
+  TORCH_CHECK(groups <= INT32_MAX && kept_groups >= 1 && kept_groups <= INT32_MAX,
+              "moe_router::route: topk_group must be in [1, num_expert_group] (got ", topk_group, ")");
+
+  moe_router::route_params p;
+  p.num_experts = static_cast<int>(E);
+  p.num_groups = static_cast<int>(groups);
+  p.topk_group = static_cast<int>(kept_groups);
+  p.topk = static_cast<int>(topk);
+  p.scoring = to_scoring(scoring_func);
+  p.group_score = to_group_score(group_score);
+  p.logits = logits.data_ptr();
+  p.logits_type = to_data_type(logits.scalar_type(), "logits", true);
+  p.row_stride = row_stride;
+  p.num_tokens = T;
+
+  at::Tensor bias;
+  if (bias_in.has_value() && bias_in->defined()) {
+    bias = bias_in->contiguous();
+    check_same_device(bias, logits, "bias");
+    TORCH_CHECK(bias.numel() == E, "moe_router::route: bias must have num_experts (", E, ") elements (got ",
+                bias.numel(), ")");
+    p.bias = bias.data_ptr();
+    p.bias_type = to_data_type(bias.scalar_type(), "bias", false);
+  }
+  at::Tensor map;
+  if (expert_map.has_value() && expert_map->defined()) {
+    map = expert_map->contiguous();
+    check_same_device(map, logits, "expert_map");
+    TORCH_CHECK(map.scalar_type() == at::kInt, "moe_router::route: expert_map must be int32 (got ", map.scalar_type(),
+                ")");
+    TORCH_CHECK(map.numel() == E, "moe_router::route: expert_map must have num_experts (", E, ") elements (got ",
+                map.numel(), ")");
+    p.expert_map = map.data_ptr<int32_t>();
+  }
+  if (num_valid_tokens.has_value() && num_valid_tokens->defined()) {
+    const at::Tensor& count = *num_valid_tokens;
+    check_same_device(count, logits, "num_valid_tokens");
+    TORCH_CHECK(count.scalar_type() == at::kInt && count.numel() == 1,
+                "moe_router::route: num_valid_tokens must be a one-element int32 tensor");
+    p.num_valid_tokens = count.data_ptr<int32_t>();
+  }
+
+  p.renormalize = renormalize;
+  p.scale_output = scale_output;
+  p.routed_scaling_factor = static_cast<float>(routed_scaling_factor);
+  p.num_shared_slots = num_fused_shared_experts > 0 ? 1 : 0;
+  p.num_shared_experts = num_fused_shared_experts > 0 ? static_cast<int>(num_fused_shared_experts) : 1;
+
+  const at::ScalarType id_type = ids_dtype.value_or(at::kInt);
+  TORCH_CHECK(id_type == at::kInt || id_type == at::kLong,
+              "moe_router::route: ids_dtype must be torch.int32 or "
+              "torch.int64 (got ",
+              id_type, ")");
+  p.ids_type = id_type == at::kInt ? moe_router::index_type::i32 : moe_router::index_type::i64;
+
+  const int64_t slots = topk + p.num_shared_slots;
+  at::Tensor weights = at::empty({T, slots}, logits.options().dtype(at::kFloat));
+  at::Tensor ids = at::empty({T, slots}, logits.options().dtype(id_type));
+  p.weights = weights.data_ptr<float>();
+  p.ids = ids.data_ptr();
+
+  const c10::cuda::CUDAGuard guard(logits.device());
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const cudaError_t status =
+      moe_router::route<moe_router::default_route_table>(p, stream, to_path(path), /*ran=*/nullptr);
+  TORCH_CHECK(status == cudaSuccess, "moe_router::route: ", cudaGetErrorName(status), ": ",
+              *moe_router::last_error_message() ? moe_router::last_error_message() : cudaGetErrorString(status));
+  return {weights, ids};
+}
+
+/// Is there a fused kernel for this call? (The same lookup `route` makes; no GPU work.)
+bool is_compiled_cuda(const at::Tensor& logits, const std::optional<at::Tensor>& bias, int64_t topk,
+                      int64_t num_expert_group, int64_t topk_group, c10::string_view scoring_func,
+                      c10::string_view group_score, std::optional<at::ScalarType> ids_dtype)
+{
+  moe_router::route_params p;
+  p.num_experts = static_cast<int>(logits.size(-1));
+  p.num_groups = num_expert_group <= 1 ? 1 : static_cast<int>(num_expert_group);
+  p.topk_group = p.num_groups == 1 ? 1 : static_cast<int>(topk_group);
+  p.topk = static_cast<int>(topk);
+  p.scoring = to_scoring(scoring_func);
+  p.group_score = to_group_score(group_score);
+  p.logits_type = to_data_type(logits.scalar_type(), "logits", true);
+  if (bias.has_value() && bias->defined()) {
+    p.bias = bias->data_ptr();
+    p.bias_type = to_data_type(bias->scalar_type(), "bias", false);
+  }
+  p.ids_type = ids_dtype.value_or(at::kInt) == at::kLong ? moe_router::index_type::i64 : moe_router::index_type::i32;
+  return moe_router::default_route_table::contains(p);
+}
+
+}  // namespace
+
+TORCH_LIBRARY(moe_router, m)
+{
+  m.def(
+      "route(Tensor logits, Tensor? bias, int topk, int num_expert_group=1, int topk_group=1, bool renormalize=True, "
+      "float routed_scaling_factor=1.0, bool scale_output=False, int num_fused_shared_experts=0, "
+      "Tensor? expert_map=None, Tensor? num_valid_tokens=None, str scoring_func=\"sigmoid\", "
+      "str group_score=\"top2_sum\", ScalarType? ids_dtype=None, str path=\"auto\") -> (Tensor weights, Tensor ids)");
+  m.def(
+      "is_compiled(Tensor logits, Tensor? bias, int topk, int num_expert_group=1, int topk_group=1, "
+      "str scoring_func=\"sigmoid\", str group_score=\"top2_sum\", ScalarType? ids_dtype=None) -> bool");
+}
+
+TORCH_LIBRARY_IMPL(moe_router, CUDA, m)
+{
+  m.impl("route", &route_cuda);
+  m.impl("is_compiled", &is_compiled_cuda);
+}
