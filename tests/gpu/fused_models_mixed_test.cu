@@ -1,0 +1,48 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+
+// The fused kernel of every model shape with the other element types (bf16 and fp16 logits,
+// bf16 bias, int64 ids, rotated over the shapes so that each type meets several shapes) equals
+// the reference kernel bit for bit on a covering set of options, plus shapes that only the
+// fused kernel's constraints allow in odd ways (lanes holding no expert, groups of one lane).
+
+#include "gpu/fused_test_common.cuh"
+
+#include <moe_router/model_configs.cuh>
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+
+using namespace moe_router;
+using namespace moe_router::test;
+
+using bf16 = __nv_bfloat16;
+using i64 = std::int64_t;
+using i32 = std::int32_t;
+
+TEMPLATE_TEST_CASE("the fused kernel of every model shape equals the reference kernel (other types)",
+                   "[fused][models]", (deepseek_v3_config<bf16, float, i32>), (kimi_k2_config<bf16, bf16, i64>),
+                   (glm_4_5_config<__half, float, i64>), (minimax_m2_config<bf16, float, i32>),
+                   (deepseek_v2_config<bf16, bf16, i32>), (deepseek_v2_lite_config<__half, bf16, i64>),
+                   (qwen3_moe_config<bf16, float, i32>), (mixtral_config<bf16, bf16, i64>),
+                   (llama_4_config<__half, float, i32>), (llama_4_scout_config<bf16, float, i64>),
+                   (deepseek_v4_flash_config<bf16, bf16, i32>), (experts_512_top10_config<bf16, float, i32>),
+                   (experts_512_top22_config<__half, bf16, i64>), (experts_1024_config<bf16, float, i32>),
+                   // odd shapes: 8 groups of 12 (V=3, 4 lanes a group), E=40 (lanes 20..31 hold nothing), groups of 2
+                   (route_config<96, 8, 3, 5, scoring_func::sigmoid, group_score_kind::top2_sum, float, float, i32>),
+                   (route_config<40, 1, 1, 3, scoring_func::softmax, group_score_kind::top2_sum, bf16, float, i64>),
+                   (route_config<16, 8, 2, 3, scoring_func::sigmoid, group_score_kind::top2_sum, float, bf16, i32>),
+                   (route_config<1024, 8, 4, 32, scoring_func::sqrtsoftplus, group_score_kind::max, bf16, bf16, i64>))
+{
+  using config = TestType;
+  char label[160];
+  std::snprintf(label, sizeof label, "E=%d G=%d TG=%d K=%d %s logits=%s bias=%s ids=%s", config::num_experts,
+                config::num_groups, config::topk_group, config::topk, to_string(config::scoring),
+                to_string(config::logits_data_type), to_string(config::bias_data_type),
+                to_string(config::ids_index_type));
+  const int offset = config::num_experts + 3 * config::topk + 1;
+  check_fused_cases<config>(label, covering_cases(config_desc<config>(label), offset),
+                            500000u + 100u * static_cast<std::uint64_t>(offset));
+}

@@ -1,0 +1,140 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+#pragma once
+
+// What the fused-kernel tests share: the description of a compiled configuration's cases, the
+// option sets (the full cross product and a covering set), and the check itself: the fused
+// kernel equals the reference kernel bit for bit (ids and the fp32 bits of the weights), with
+// poisoned outputs and guard regions, and holds the invariants of every row.
+
+#include "support/test_harness.cuh"
+
+#include <moe_router/reference/reference_kernel.cuh>
+#include <moe_router/route.cuh>
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <vector>
+
+namespace moe_router {
+namespace test {
+
+/// A case of `Config`'s shape and element types (options to be set by the caller).
+template <class Config>
+case_desc config_desc(const char* label)
+{
+  case_desc d;
+  d.label = label;
+  d.num_experts = Config::num_experts;
+  d.num_groups = Config::num_groups;
+  d.topk_group = Config::topk_group;
+  d.topk = Config::topk;
+  d.scoring = Config::scoring;
+  d.group_score = Config::group_score;
+  d.logits_type = Config::logits_data_type;
+  d.bias_type = Config::bias_data_type;
+  d.ids_type = Config::ids_index_type;
+  d.has_bias = true;
+  return d;
+}
+
+/// The fused launcher of `Config` as a test entry point.
+template <class Config>
+cudaError_t fused_entry(const route_params& p, cudaStream_t stream)
+{
+  return route_fused<Config>(p, stream);
+}
+
+inline cudaError_t reference_entry(const route_params& p, cudaStream_t stream) { return route_reference(p, stream); }
+
+/// Token counts the cases cycle through: empty, one, around a warp, and past one wave of the
+/// persistent grid (132 SMs x 8 blocks x 4 warps on an H100), so that warps loop.
+constexpr std::int64_t fused_token_counts[] = {1, 31, 32, 33, 0, 257, 1, 33, 5000, 32, 100, 31};
+
+/**
+ * @brief The full cross product of the run-time options: renormalize x scale_output (4),
+ * shared slot none / NS=1 / NS=3 (3), expert map kinds (4), padding count absent / present (2),
+ * row stride E / E+3 (2, the second leaves rows unaligned), bias absent / present (2).
+ * Token counts and the input flavour (random / nasty) rotate through the product.
+ */
+inline std::vector<case_desc> cross_product_cases(const case_desc& base)
+{
+  std::vector<case_desc> out;
+  int j = 0;
+  for (int convention = 0; convention < 4; ++convention)
+    for (int shared = 0; shared < 3; ++shared)
+      for (int map = 0; map < 4; ++map)
+        for (int padding = 0; padding < 2; ++padding)
+          for (int stride = 0; stride < 2; ++stride)
+            for (int bias = 0; bias < 2; ++bias, ++j) {
+              case_desc d = base;
+              d.renormalize = convention < 2;
+              d.scale_output = convention % 2 == 0;
+              d.routed_scaling_factor = 2.5f;
+              d.num_shared_slots = shared > 0 ? 1 : 0;
+              d.num_shared_experts = shared == 2 ? 3 : 1;
+              d.expert_map = static_cast<map_kind>(map);
+              d.num_tokens = fused_token_counts[j % 12];
+              d.has_num_valid = padding == 1;
+              d.num_valid_tokens = static_cast<std::int32_t>(d.num_tokens - d.num_tokens / 4 - (j % 2));
+              d.row_stride = stride == 1 ? base.num_experts + 3 : 0;
+              d.has_bias = bias == 1;
+              d.flavour = (j / 7) % 2 == 0 ? input_flavour::nasty : input_flavour::random;
+              out.push_back(d);
+            }
+  return out;
+}
+
+/// A covering set of 12 cases in which every option value appears (rotated by `offset`).
+inline std::vector<case_desc> covering_cases(const case_desc& base, int offset)
+{
+  std::vector<case_desc> out;
+  for (int j = 0; j < 12; ++j) {
+    case_desc d = base;
+    const int convention = (j + offset) % 4;
+    d.renormalize = convention < 2;
+    d.scale_output = convention % 2 == 0;
+    d.routed_scaling_factor = j % 2 == 0 ? 2.5f : 1.5f;
+    d.num_shared_slots = (j + offset) % 3 != 0 ? 1 : 0;
+    d.num_shared_experts = (j + offset) % 3 == 2 ? 4 : 1;
+    d.expert_map = static_cast<map_kind>((j + 2 * offset) % 4);
+    d.num_tokens = fused_token_counts[j];
+    d.has_num_valid = j % 3 == 2;
+    d.num_valid_tokens = static_cast<std::int32_t>(d.num_tokens - d.num_tokens / 3 - (j % 2));
+    d.row_stride = j % 2 == 1 ? base.num_experts + 1 + j % 5 : 0;
+    d.has_bias = (j + offset) % 4 != 3;
+    d.flavour = j % 3 == 1 ? input_flavour::random : input_flavour::nasty;
+    out.push_back(d);
+  }
+  return out;
+}
+
+/// The fused kernel of `Config` on `c` equals the reference kernel bit for bit, and its rows
+/// hold the invariants. Returns the rows checked.
+template <class Config>
+std::int64_t check_fused_case(const test_case& c)
+{
+  INFO(c.describe() << "\nreplay with " << replay_note());
+  const route_outputs fused = run_device(c, fused_entry<Config>);
+  const route_outputs reference = run_device(c, reference_entry);
+  MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, fused, reference, "fused", "reference"));
+  MOE_ROUTER_REQUIRE_OK(check_invariants(c, fused));
+  return c.num_tokens();
+}
+
+/// Run every case of `descs` (fresh inputs from seeds derived from `seed_base`) on `Config`.
+template <class Config>
+void check_fused_cases(const char* label, const std::vector<case_desc>& descs, std::uint64_t seed_base)
+{
+  std::int64_t rows = 0;
+  for (std::size_t j = 0; j < descs.size(); ++j)
+    rows += check_fused_case<Config>(make_case(descs[j], derive_seed(base_seed(), seed_base + j)));
+  std::printf("  %-58s %4zu cases, %7lld rows: fused == reference\n", label, descs.size(),
+              static_cast<long long>(rows));
+}
+
+}  // namespace test
+}  // namespace moe_router
