@@ -23,6 +23,35 @@
 
 namespace moe_router {
 
+/// The shared slot's id for row `token`: E + token mod NS (only meaningful with a shared slot).
+template <class Config>
+__device__ __forceinline__ int shared_slot_id(const route_params& p, std::int64_t token)
+{
+  return Config::num_experts + static_cast<int>(token % (p.num_shared_experts > 0 ? p.num_shared_experts : 1));
+}
+
+/**
+ * @brief Route token `token` whose fp32 logits the lane holds in `x` (experts lane*V .. lane*V+V-1;
+ * values past E are ignored) and store its row: for a kernel that computes the logits itself.
+ * @param bias      the lane's bias values, from `warp_load_bias` (kept across tokens)
+ * @param p         options and outputs (see `warp_store_row`)
+ * @param shared_id E + token mod NS (`shared_slot_id`), when the shared slot is used
+ */
+template <class Config>
+__device__ __forceinline__ void warp_route_token(const float (&x)[Config::experts_per_lane],
+                                                 const float (&bias)[Config::experts_per_lane], int lane,
+                                                 const route_params& p, std::int64_t token, int shared_id)
+{
+  constexpr int V = Config::experts_per_lane;
+  float score[V];
+  std::uint32_t key[V];
+  warp_score<Config>(x, bias, lane, score, key);
+  lane_candidates candidates = lane_best_two<V>(key, score);
+  warp_select_groups<Config>(lane, candidates);
+  const warp_topk_result result = warp_topk<Config>(key, score, lane, candidates);
+  warp_store_row<Config>(result, lane, p, token, shared_id);
+}
+
 /**
  * @brief Route token `token` whose logits the warp holds in `fragment` and store its row.
  * @param bias      the lane's bias values, from `warp_load_bias` (kept across tokens)
@@ -34,16 +63,9 @@ __device__ __forceinline__ void warp_route_token(const logit_fragment<Config>& f
                                                  const float (&bias)[Config::experts_per_lane], int lane,
                                                  const route_params& p, std::int64_t token, int shared_id)
 {
-  constexpr int V = Config::experts_per_lane;
-  float x[V];
+  float x[Config::experts_per_lane];
   fragment_to_float<Config>(fragment, x);
-  float score[V];
-  std::uint32_t key[V];
-  warp_score<Config>(x, bias, lane, score, key);
-  lane_candidates candidates = lane_best_two<V>(key, score);
-  warp_select_groups<Config>(lane, candidates);
-  const warp_topk_result result = warp_topk<Config>(key, score, lane, candidates);
-  warp_store_row<Config>(result, lane, p, token, shared_id);
+  warp_route_token<Config>(x, bias, lane, p, token, shared_id);
 }
 
 /// Load row `token` of `p.logits` and route it (for kernels that do not prefetch).
