@@ -1,0 +1,368 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+
+// The host half of the test harness: conversions, input generation and the checkers, each held
+// to something known (every bf16 / f16 value, host_route's own outputs, deliberate breakage).
+
+#include "support/test_checks.hpp"
+#include "support/test_data.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <set>
+#include <vector>
+
+using namespace moe_router;
+using namespace moe_router::test;
+
+namespace {
+
+/// Check a rounding function against every value of a 16-bit format: each value round-trips,
+/// the midpoint of two neighbours goes to the even one, and a float ulp off the midpoint goes
+/// to the nearer one.
+template <class Round, class Widen>
+void check_rounding(Round round, Widen widen, std::uint16_t max_finite, std::uint16_t inf)
+{
+  for (std::uint32_t h = 0; h <= max_finite; ++h) {
+    for (const std::uint32_t sign : {0u, 0x8000u}) {
+      const std::uint16_t bits = static_cast<std::uint16_t>(h | sign);
+      const float v = widen(bits);
+      INFO("bits 0x" << std::hex << bits);
+      REQUIRE(round(v) == bits);
+      // the next value up in magnitude: past the largest finite one, the power of two that the
+      // format would have next (its encoding is the infinity's, where rounding there goes)
+      const std::uint16_t next_bits = static_cast<std::uint16_t>((h + 1) | sign);
+      const double next = h < max_finite ? static_cast<double>(widen(next_bits))
+                                         : 2.0 * static_cast<double>(v) -
+                                               static_cast<double>(widen(static_cast<std::uint16_t>((h - 1) | sign)));
+      const double mid_exact = (static_cast<double>(v) + next) / 2;
+      const float mid = static_cast<float>(mid_exact);
+      REQUIRE(static_cast<double>(mid) == mid_exact);
+      REQUIRE(round(mid) == ((h & 1u) ? next_bits : bits));
+      REQUIRE(round(std::nextafter(mid, v)) == bits);
+      REQUIRE(round(std::nextafter(mid, static_cast<float>(next))) == next_bits);
+    }
+  }
+  REQUIRE(round(INFINITY) == inf);
+  REQUIRE(round(-INFINITY) == (inf | 0x8000u));
+  REQUIRE(round(FLT_MAX) == inf);
+  for (const float nan :
+       {NAN, -NAN, bits_to_float(0x7f800001u), bits_to_float(0xff800001u), bits_to_float(0x7fc12345u)})
+    REQUIRE(std::isnan(widen(round(nan))));
+}
+
+case_desc small_desc(int E, int G, int TG, int K, scoring_func f, std::int64_t T)
+{
+  case_desc d;
+  d.label = "host";
+  d.num_experts = E;
+  d.num_groups = G;
+  d.topk_group = TG;
+  d.topk = K;
+  d.scoring = f;
+  d.num_tokens = T;
+  d.flavour = input_flavour::nasty;
+  d.has_bias = true;
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("float to bf16 rounds to nearest even on every value", "[harness]")
+{
+  check_rounding(float_to_bf16_bits, bf16_bits_to_float, 0x7f7f, 0x7f80);
+  CHECK(float_to_bf16_bits(1.0f + 0x1.0p-8f) == 0x3f80);  // halfway, to even
+  CHECK(float_to_bf16_bits(1.0f + 0x1.8p-8f) == 0x3f81);
+}
+
+TEST_CASE("float to f16 rounds to nearest even on every value, subnormals and overflow included", "[harness]")
+{
+  check_rounding(float_to_f16_bits, f16_bits_to_float, 0x7bff, 0x7c00);
+  CHECK(float_to_f16_bits(65519.99f) == 0x7bff);
+  CHECK(float_to_f16_bits(65520.0f) == 0x7c00);
+  CHECK(float_to_f16_bits(0x1.0p-25f) == 0x0000);  // half the smallest subnormal: to even (zero)
+  CHECK(float_to_f16_bits(std::nextafter(0x1.0p-25f, 1.0f)) == 0x0001);
+  CHECK(float_to_f16_bits(0x1.8p-24f) == 0x0002);  // 1.5 subnormal units: to even
+  CHECK(float_to_f16_bits(-0.0f) == 0x8000);
+  CHECK(float_to_f16_bits(1e-40f) == 0x0000);
+}
+
+TEST_CASE("the generator is deterministic and keeps logits apart from the map", "[harness]")
+{
+  case_desc d = small_desc(64, 8, 2, 6, scoring_func::sigmoid, 50);
+  d.logits_type = data_type::bf16;
+  d.row_stride = 70;
+  d.expert_map = map_kind::permutation;
+  const test_case a = make_case(d, 42), b = make_case(d, 42), other = make_case(d, 43);
+  CHECK(a.logits == b.logits);
+  CHECK(a.bias == b.bias);
+  CHECK(a.expert_map == b.expert_map);
+  CHECK(a.logits != other.logits);
+
+  d.expert_map = map_kind::injective;
+  const test_case c = make_case(d, 42);
+  CHECK(c.logits == a.logits);
+  CHECK(c.bias == a.bias);
+  CHECK(map_is_injective(c.expert_map));
+
+  std::vector<std::int32_t> sorted = a.expert_map;
+  std::sort(sorted.begin(), sorted.end());
+  for (int e = 0; e < 64; ++e) CHECK(sorted[static_cast<std::size_t>(e)] == e);
+
+  // the gap holds garbage
+  int odd = 0;
+  for (std::int64_t t = 0; t < 50; ++t)
+    for (int e = 64; e < 70; ++e)
+      odd += !std::isfinite(a.logit(t, e)) || std::fabs(a.logit(t, e)) > 1e20f || a.logit(t, e) == 1e-40f;
+  CHECK(odd > 0);
+
+  // relayout keeps the values the kernels read
+  const test_case f32 = relayout(a, data_type::f32, 0, data_type::f32);
+  for (std::int64_t t = 0; t < 50; ++t)
+    for (int e = 0; e < 64; ++e) {
+      const float x = a.logit(t, e), y = f32.logit(t, e);
+      REQUIRE((float_bits(x) == float_bits(y) || (std::isnan(x) && std::isnan(y))));
+    }
+}
+
+TEST_CASE("nasty inputs contain every row kind", "[harness]")
+{
+  const test_case c = make_case(small_desc(32, 4, 2, 4, scoring_func::softmax, 200), 7);
+  std::set<row_kind> kinds(c.rows.begin(), c.rows.end());
+  CHECK(kinds.size() == static_cast<std::size_t>(row_kind::count));
+  bool nan = false, inf = false, zero_neg = false;
+  for (std::int64_t t = 0; t < 200; ++t)
+    for (int e = 0; e < 32; ++e) {
+      const float x = c.logit(t, e);
+      nan = nan || std::isnan(x);
+      inf = inf || std::isinf(x);
+      zero_neg = zero_neg || float_bits(x) == 0x80000000u;
+    }
+  CHECK(nan);
+  CHECK(inf);
+  CHECK(zero_neg);
+}
+
+TEST_CASE("the near-tie analysis accepts every host reference row", "[harness]")
+{
+  // the host's own routing must always pass: otherwise the analysis rejects correct results
+  struct shape {
+    int E, G, TG, K;
+    scoring_func f;
+    group_score_kind gs;
+  };
+  const shape shapes[] = {{256, 8, 4, 8, scoring_func::sigmoid, group_score_kind::top2_sum},
+                          {160, 8, 3, 6, scoring_func::softmax, group_score_kind::max},
+                          {72, 6, 6, 12, scoring_func::sqrtsoftplus, group_score_kind::max},
+                          {16, 8, 2, 3, scoring_func::sigmoid, group_score_kind::top2_sum},
+                          {128, 1, 1, 8, scoring_func::softmax, group_score_kind::top2_sum},
+                          {33, 1, 1, 5, scoring_func::sqrtsoftplus, group_score_kind::top2_sum}};
+  std::uint64_t seed = 1;
+  for (const shape& s : shapes)
+    for (const data_type type : {data_type::f32, data_type::bf16, data_type::f16}) {
+      case_desc d = small_desc(s.E, s.G, s.TG, s.K, s.f, 120);
+      d.group_score = s.gs;
+      d.logits_type = type;
+      const test_case c = make_case(d, seed++);
+      const route_outputs host = run_host(c);
+      INFO(c.describe());
+      for (std::int64_t t = 0; t < c.num_tokens(); ++t) {
+        std::vector<int> ids;
+        for (int k = 0; k < s.K; ++k) ids.push_back(static_cast<int>(host.id(t, k)));
+        const test::detail::row_model model(c, t, tolerance{});
+        INFO(c.describe_row(t, std::vector<std::int64_t>(ids.begin(), ids.end())));
+        REQUIRE(model.accepts(ids).empty());
+      }
+      MOE_ROUTER_REQUIRE_OK(check_invariants(c, host));
+      MOE_ROUTER_REQUIRE_OK(check_against_host(c, host, host));
+    }
+}
+
+TEST_CASE("the comparison with the host catches wrong ids and weights", "[harness]")
+{
+  case_desc d = small_desc(64, 4, 2, 6, scoring_func::sigmoid, 8);
+  d.flavour = input_flavour::random;
+  d.num_shared_slots = 1;
+  const test_case c = make_case(d, 99);
+  const route_outputs host = run_host(c);
+
+  SECTION("identical outputs pass")
+  {
+    const check_result r = check_against_host(c, host, host);
+    CHECK(r.ok);
+    CHECK(r.near_tie_rows == 0);
+  }
+  SECTION("two slots swapped")
+  {
+    route_outputs bad = host;
+    std::swap(bad.ids[0], bad.ids[1]);
+    std::swap(bad.weights[0], bad.weights[1]);
+    const check_result r = check_against_host(c, bad, host);
+    CHECK_FALSE(r.ok);
+    CHECK(r.message.find("row 0") != std::string::npos);
+  }
+  SECTION("an expert that ranks low instead of a chosen one")
+  {
+    route_outputs bad = host;
+    // the expert with the lowest choice score in the group of slot 0 (a kept group)
+    const std::int64_t first = host.id(3, 0) / 16 * 16;
+    std::int64_t worst = -1;
+    for (std::int64_t e = first; e < first + 16; ++e) {
+      auto b = [&](std::int64_t x) { return c.logit(3, x) + c.bias_value(static_cast<int>(x)); };
+      if (worst < 0 || b(e) < b(worst)) worst = e;
+    }
+    for (int k = 0; k < 6; ++k) REQUIRE(host.id(3, k) != worst);
+    bad.ids[3 * 7 + 2] = worst;
+    const check_result r = check_against_host(c, bad, host);
+    CHECK_FALSE(r.ok);
+    CHECK(r.message.find("row 3") != std::string::npos);
+  }
+  SECTION("weights one ulp apart pass, 1e-4 apart fail, NaN against a number fails")
+  {
+    route_outputs close = host;
+    close.weights[2] = std::nextafter(close.weights[2], 2.0f);
+    CHECK(check_against_host(c, close, host).ok);
+    route_outputs far = host;
+    far.weights[2] *= 1.0001f;
+    CHECK_FALSE(check_against_host(c, far, host).ok);
+    route_outputs nan = host;
+    nan.weights[9] = NAN;
+    CHECK_FALSE(check_against_host(c, nan, host).ok);
+  }
+  SECTION("a wrong shared slot id fails")
+  {
+    route_outputs bad = host;
+    bad.ids[6] = 65;
+    CHECK_FALSE(check_against_host(c, bad, host).ok);
+    CHECK_FALSE(check_invariants(c, bad).ok);
+  }
+}
+
+TEST_CASE("the near-tie analysis keeps exact ties in index order and lets near ties flip", "[harness]")
+{
+  case_desc d = small_desc(16, 1, 1, 4, scoring_func::sigmoid, 1);
+  d.flavour = input_flavour::random;
+  d.has_bias = false;
+  test_case c = make_case(d, 5);
+
+  // an exact tie (identical logits) of experts 3 and 9 at the top: 3 must come first
+  for (int e = 0; e < 16; ++e) store_as(c.logits, data_type::f32, e, -1.0f - 0.1f * static_cast<float>(e));
+  store_as(c.logits, data_type::f32, 3, 2.0f);
+  store_as(c.logits, data_type::f32, 9, 2.0f);
+  route_outputs host = run_host(c);
+  REQUIRE(host.id(0, 0) == 3);
+  REQUIRE(host.id(0, 1) == 9);
+  route_outputs swapped = host;
+  std::swap(swapped.ids[0], swapped.ids[1]);
+  CHECK_FALSE(check_against_host(c, swapped, host).ok);
+
+  // a near tie (neighbouring logits) may come out either way
+  store_as(c.logits, data_type::f32, 9, std::nextafter(2.0f, 0.0f));
+  host = run_host(c);
+  swapped = host;
+  std::swap(swapped.ids[0], swapped.ids[1]);
+  std::swap(swapped.weights[0], swapped.weights[1]);
+  const check_result r = check_against_host(c, swapped, host);
+  INFO(r.message);
+  CHECK(r.ok);
+  CHECK(r.near_tie_rows == 1);
+}
+
+TEST_CASE("the invariants, mapping and bitwise checkers catch breakage", "[harness]")
+{
+  case_desc d = small_desc(32, 4, 2, 5, scoring_func::softmax, 20);
+  d.num_shared_slots = 1;
+  d.num_shared_experts = 3;
+  d.has_num_valid = true;
+  d.num_valid_tokens = 15;
+  d.expert_map = map_kind::arbitrary;
+  const test_case c = make_case(d, 11);
+  const test_case u = without_map(c);
+  const route_outputs mapped = run_host(c), unmapped = run_host(u);
+
+  MOE_ROUTER_CHECK_OK(check_invariants(c, mapped));
+  MOE_ROUTER_CHECK_OK(check_invariants(u, unmapped));
+  MOE_ROUTER_CHECK_OK(check_mapping(c, unmapped, mapped));
+  MOE_ROUTER_CHECK_OK(check_bitwise_equal(c, mapped, mapped));
+
+  route_outputs bad = unmapped;
+  bad.ids[1] = bad.ids[0];  // a repeated id
+  CHECK_FALSE(check_invariants(u, bad).ok);
+  route_outputs bad_mapped = mapped;
+  bad_mapped.ids[2] = 1000000;  // no value of the map
+  CHECK_FALSE(check_mapping(c, unmapped, bad_mapped).ok);
+  CHECK_FALSE(check_invariants(c, bad_mapped).ok);
+
+  bad = unmapped;
+  bad.weights[6 * 16 + 2] = 1.0f;  // row 16 is padding
+  CHECK_FALSE(check_invariants(u, bad).ok);
+
+  // the shared weight of the first row where it is finite, one ulp off
+  std::int64_t row = 0;
+  while (row < 15 && !std::isfinite(unmapped.weight(row, 5))) ++row;
+  REQUIRE(row < 15);
+  bad = unmapped;
+  bad.weights[static_cast<std::size_t>(6 * row + 5)] = std::nextafter(unmapped.weight(row, 5), INFINITY);
+  CHECK_FALSE(check_invariants(u, bad).ok);
+  const check_result r = check_bitwise_equal(u, unmapped, bad, "a", "b");
+  CHECK_FALSE(r.ok);
+  CHECK(r.message.find("row " + std::to_string(row)) != std::string::npos);
+  CHECK(r.message.find("slot 5") != std::string::npos);
+}
+
+TEST_CASE("ulp distance counts representable floats between two values", "[harness]")
+{
+  CHECK(ulp_distance(1.0f, 1.0f) == 0);
+  CHECK(ulp_distance(0.0f, -0.0f) == 0);
+  CHECK(ulp_distance(1.0f, std::nextafter(1.0f, 2.0f)) == 1);
+  CHECK(ulp_distance(-FLT_TRUE_MIN, FLT_TRUE_MIN) == 2);
+  CHECK(ulp_distance(1.0f, 2.0f) == (1 << 23));
+}
+
+TEST_CASE("subnormal scores widen the weight tolerance only as far as they must", "[harness]")
+{
+  case_desc d = small_desc(8, 1, 1, 2, scoring_func::sigmoid, 2);
+  d.flavour = input_flavour::random;
+  d.has_bias = false;
+  test_case c = make_case(d, 3);
+  // row 0: every score subnormal (about 1e-42, known to about 1e-44); row 1: ordinary scores
+  for (int e = 0; e < 8; ++e) {
+    store_as(c.logits, data_type::f32, e, -96.0f - 0.5f * static_cast<float>(e));
+    store_as(c.logits, data_type::f32, 8 + e, 1.0f - 0.5f * static_cast<float>(e));
+  }
+  const route_outputs host = run_host(c);
+  REQUIRE(host.id(0, 0) == 0);
+  REQUIRE(host.weight(0, 0) > 0.5f);
+
+  route_outputs off = host;
+  off.weights[0] *= 1.001f;  // 0.1%: within what a subnormal exp result can move a renormalized weight
+  MOE_ROUTER_CHECK_OK(check_against_host(c, off, host));
+  off.weights[0] = host.weights[0] * 1.2f;  // 20%: far beyond
+  CHECK_FALSE(check_against_host(c, off, host).ok);
+  off = host;
+  off.weights[2] *= 1.001f;  // the same 0.1% on ordinary scores
+  CHECK_FALSE(check_against_host(c, off, host).ok);
+}
+
+TEST_CASE("large K widens the weight tolerance by the roundings of its sums, and only then", "[harness]")
+{
+  for (const int K : {2, 64}) {
+    case_desc d = small_desc(64, 1, 1, K, scoring_func::sigmoid, 4);
+    d.flavour = input_flavour::random;
+    d.renormalize = true;
+    d.num_shared_slots = 1;
+    const test_case c = make_case(d, 17);
+    const route_outputs host = run_host(c);
+    route_outputs off = host;
+    off.weights[0] *= 1.000003f;  // 3e-6: within 2 * 63 roundings of 2^-24, beyond 2 * 1
+    const bool expected = K == 64;
+    CHECK(check_against_host(c, off, host).ok == expected);
+    off = host;
+    off.weights[static_cast<std::size_t>(K)] *= 1.000006f;  // the shared slot rounds another K - 1 times
+    CHECK(check_against_host(c, off, host).ok == expected);
+  }
+}
