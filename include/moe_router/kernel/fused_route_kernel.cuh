@@ -46,32 +46,36 @@ __global__ void __launch_bounds__(fused_block_threads) fused_route_kernel(const 
   asm volatile("griddepcontrol.launch_dependents;");
 #endif
 
+  // Start the first token's load before anything else: the padding count, the bias and the
+  // shared-slot arithmetic below all overlap it (a padding row's logits are read and ignored).
+  const logit_type* logits = static_cast<const logit_type*>(p.logits);
+  const std::int64_t stride = p.stride();
+  const std::int64_t num_tokens = p.num_tokens;
+  logit_fragment<Config> next;
+  if (first < num_tokens) warp_load_logits<Config>(logits + first * stride, lane, next);
+
   float bias[V];
   warp_load_bias<Config>(static_cast<const typename Config::bias_type*>(p.bias), lane, bias);
-  const std::int64_t num_tokens = p.num_tokens;
   std::int64_t num_valid = num_tokens;
   if (p.num_valid_tokens != nullptr) {
     const std::int64_t count = *p.num_valid_tokens;
     num_valid = count < 0 ? 0 : (count < num_tokens ? count : num_tokens);
   }
 
-  // The shared slot's id E + t mod NS, kept incrementally (no 64-bit division per token).
-  const int num_shared = p.num_shared_experts;
-  int shared_offset = 0, shared_step = 0;
+  // The shared slot's id E + t mod NS, kept incrementally (no division per token; first and
+  // step are below 2^31, so 32-bit remainders do).
+  const unsigned num_shared = static_cast<unsigned>(p.num_shared_experts);
+  unsigned shared_offset = 0, shared_step = 0;
   if (p.num_shared_slots == 1) {
-    shared_offset = static_cast<int>(first % num_shared);
-    shared_step = static_cast<int>(step % num_shared);
+    shared_offset = static_cast<unsigned>(first) % num_shared;
+    shared_step = static_cast<unsigned>(step) % num_shared;
   }
 
-  const logit_type* logits = static_cast<const logit_type*>(p.logits);
-  const std::int64_t stride = p.stride();
-  logit_fragment<Config> next;
-  if (first < num_valid) warp_load_logits<Config>(logits + first * stride, lane, next);
   for (std::int64_t t = first; t < num_tokens; t += step) {
     const logit_fragment<Config> current = next;
     if (t + step < num_valid) warp_load_logits<Config>(logits + (t + step) * stride, lane, next);
     if (t < num_valid)
-      warp_route_token<Config>(current, bias, lane, p, t, Config::num_experts + shared_offset);
+      warp_route_token<Config>(current, bias, lane, p, t, Config::num_experts + static_cast<int>(shared_offset));
     else
       warp_store_padding_row<Config>(lane, p, t);
     shared_offset += shared_step;
