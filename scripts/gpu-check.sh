@@ -10,7 +10,9 @@
 #                       BENCH_ARGS; its output goes to $OUT/bench.txt when OUT is set
 #   --sanitize[=TOOLS]  also run every GPU test executable under compute-sanitizer, once per
 #                       tool; TOOLS is a comma-separated list (default:
-#                       memcheck,racecheck,initcheck,synccheck)
+#                       memcheck,racecheck,initcheck,synccheck). The tests run with
+#                       MOE_ROUTER_UNDER_SANITIZER=TOOL set, and make their largest cases
+#                       smaller (the fuzz test runs 200 cases, 40 under racecheck)
 #   --pytorch           also run the PyTorch op's tests (examples/pytorch/test_moe_router_op.py;
 #                       builds the op with torch's JIT) when python3 can import torch and pytest
 #
@@ -128,7 +130,8 @@ if [[ -n $sanitize_tools ]]; then
       for exe in "${gpu_tests[@]}"; do
         echo "== compute-sanitizer --tool $tool $exe"
         runs=$((runs + 1))
-        if "$sanitizer" --tool "$tool" --error-exitcode 99 $exe >"$log_dir/sanitizer.log" 2>&1; then
+        if MOE_ROUTER_UNDER_SANITIZER=$tool "$sanitizer" --tool "$tool" --error-exitcode 99 $exe \
+          >"$log_dir/sanitizer.log" 2>&1; then
           clean=$((clean + 1))
           tail -n 2 "$log_dir/sanitizer.log"
         else

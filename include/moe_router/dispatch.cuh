@@ -19,8 +19,14 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
+#include <cstring>
 
 namespace moe_router {
+
+namespace detail {
+template <class Config>
+void describe_entry(char* buffer, std::size_t size, std::size_t& used);
+}  // namespace detail
 
 /// Which kernel a call may use.
 enum class route_path {
@@ -48,20 +54,38 @@ struct route_table {
     return found ? status : cudaErrorInvalidValue;
   }
 
-  /// Write the entries, one "E/G/TG/K scoring logits bias ids" per line, into `buffer`.
+  /// Write the entries, "E/G/TG/K scoring [group score] logits bias ids" separated by "; ", into
+  /// `buffer` (of `size` bytes, at least 4); entries that do not fit whole are replaced by "...".
   static void describe(char* buffer, std::size_t size)
   {
     std::size_t used = 0;
     buffer[0] = '\0';
-    ((used += static_cast<std::size_t>(std::snprintf(
-        buffer + (used < size ? used : size - 1), used < size ? size - used : 1, "%s%d/%d/%d/%d %s%s%s %s %s %s",
-        used ? "; " : "", Configs::num_experts, Configs::num_groups, Configs::topk_group, Configs::topk,
-        to_string(Configs::scoring), Configs::num_groups > 1 ? " " : "",
-        Configs::num_groups > 1 ? to_string(Configs::group_score) : "", to_string(Configs::logits_data_type),
-        to_string(Configs::bias_data_type), to_string(Configs::ids_index_type)))),
-     ...);
+    (detail::describe_entry<Configs>(buffer, size, used), ...);
   }
 };
+
+namespace detail {
+/// Append the description of `Config` to `buffer` (see `route_table::describe`).
+template <class Config>
+void describe_entry(char* buffer, std::size_t size, std::size_t& used)
+{
+  if (used >= size) return;  // already cut
+  char entry[128];
+  const int length = std::snprintf(
+      entry, sizeof entry, "%s%d/%d/%d/%d %s%s%s %s %s %s", used ? "; " : "", Config::num_experts, Config::num_groups,
+      Config::topk_group, Config::topk, to_string(Config::scoring), Config::num_groups > 1 ? " " : "",
+      Config::num_groups > 1 ? to_string(Config::group_score) : "", to_string(Config::logits_data_type),
+      to_string(Config::bias_data_type), to_string(Config::ids_index_type));
+  const std::size_t n = length > 0 ? static_cast<std::size_t>(length) : 0;
+  if (used + n + 5 <= size) {  // room for the entry and a later "; ..."
+    std::memcpy(buffer + used, entry, n + 1);
+    used += n;
+  } else {
+    std::memcpy(buffer + used, used + 6 <= size ? "; ..." : "", used + 6 <= size ? 6 : 1);
+    used = size;
+  }
+}
+}  // namespace detail
 
 namespace detail {
 template <class... Tables>
@@ -93,11 +117,16 @@ cudaError_t route(const route_params& p, cudaStream_t stream = 0, route_path pat
                   route_kernel* ran = nullptr, launch_options options = {})
 {
   if (ran != nullptr) *ran = route_kernel::none;
+  if (path != route_path::automatic && path != route_path::fused && path != route_path::reference) {
+    detail::clear_error();
+    detail::fail("unknown route_path (%d): must be automatic, fused or reference", static_cast<int>(path));
+    return cudaErrorInvalidValue;
+  }
   const bool fused = path != route_path::reference && Table::contains(p);
   if (path == route_path::fused && !fused) {
     detail::clear_error();
     if (!validate_params(p, fused_limits)) return cudaErrorInvalidValue;
-    char shapes[400];
+    char shapes[1536];
     Table::describe(shapes, sizeof shapes);
     detail::fail("no fused kernel is compiled for E=%d G=%d TG=%d K=%d %s logits=%s bias=%s ids=%s; compiled: %s",
                  p.num_experts, p.num_groups, p.topk_group, p.topk, to_string(p.scoring), to_string(p.logits_type),

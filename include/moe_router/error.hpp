@@ -18,9 +18,11 @@
 namespace moe_router {
 
 namespace detail {
+/// Longest reason kept, terminating zero included (a refused dispatch lists the compiled shapes).
+constexpr int max_error_length = 2048;
 inline char* last_error_buffer()
 {
-  thread_local char buffer[512] = {0};
+  thread_local char buffer[max_error_length] = {0};
   return buffer;
 }
 }  // namespace detail
@@ -34,7 +36,7 @@ inline bool fail(const char* format, ...)
 {
   std::va_list args;
   va_start(args, format);
-  std::vsnprintf(last_error_buffer(), 512, format, args);
+  std::vsnprintf(last_error_buffer(), max_error_length, format, args);
   va_end(args);
   return false;
 }

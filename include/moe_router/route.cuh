@@ -12,6 +12,7 @@
 
 #include <moe_router/config.cuh>
 #include <moe_router/cuda_error.cuh>
+#include <moe_router/detail/debug_checks.cuh>
 #include <moe_router/error.hpp>
 #include <moe_router/kernel/fused_route_kernel.cuh>
 #include <moe_router/reference/reference_kernel.cuh>
@@ -58,6 +59,9 @@ cudaError_t route_fused(const route_params& p, cudaStream_t stream = 0, launch_o
     return cudaErrorInvalidValue;
   }
   if (p.num_tokens == 0) return cudaSuccess;
+#if defined(MOE_ROUTER_DEBUG_CHECKS)
+  if (!detail::debug_check_pointers(p)) return cudaErrorInvalidValue;
+#endif
 
   // A persistent grid: as many blocks as are resident at once, fewer for few tokens.
   int device = 0, sms = 0;

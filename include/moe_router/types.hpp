@@ -45,20 +45,29 @@ MOE_ROUTER_HD constexpr int size_of(data_type t) { return t == data_type::f32 ? 
 /// Size in bytes of one element of `t`.
 MOE_ROUTER_HD constexpr int size_of(index_type t) { return t == index_type::i32 ? 4 : 8; }
 
-/// Printable name of an enum value ("sigmoid", "bf16", ...).
+/// Printable name of an enum value ("sigmoid", "bf16", ...; "unknown" for a value out of range).
 constexpr const char* to_string(scoring_func f)
 {
-  return f == scoring_func::sigmoid ? "sigmoid" : f == scoring_func::softmax ? "softmax" : "sqrtsoftplus";
+  return f == scoring_func::sigmoid        ? "sigmoid"
+         : f == scoring_func::softmax      ? "softmax"
+         : f == scoring_func::sqrtsoftplus ? "sqrtsoftplus"
+                                           : "unknown";
 }
 /// @copydoc to_string(scoring_func)
-constexpr const char* to_string(group_score_kind g) { return g == group_score_kind::top2_sum ? "top2_sum" : "max"; }
+constexpr const char* to_string(group_score_kind g)
+{
+  return g == group_score_kind::top2_sum ? "top2_sum" : g == group_score_kind::max ? "max" : "unknown";
+}
 /// @copydoc to_string(scoring_func)
 constexpr const char* to_string(data_type t)
 {
-  return t == data_type::f32 ? "f32" : t == data_type::bf16 ? "bf16" : "f16";
+  return t == data_type::f32 ? "f32" : t == data_type::bf16 ? "bf16" : t == data_type::f16 ? "f16" : "unknown";
 }
 /// @copydoc to_string(scoring_func)
-constexpr const char* to_string(index_type t) { return t == index_type::i32 ? "i32" : "i64"; }
+constexpr const char* to_string(index_type t)
+{
+  return t == index_type::i32 ? "i32" : t == index_type::i64 ? "i64" : "unknown";
+}
 
 /**
  * @brief Everything one routing call needs: shape, options, inputs and outputs.

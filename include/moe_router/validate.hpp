@@ -58,12 +58,13 @@ inline bool validate_params(const route_params& p, const route_limits& limits = 
       p.scoring != scoring_func::sqrtsoftplus)
     return fail("unknown scoring function (%d)", static_cast<int>(p.scoring));
   if (p.group_score != group_score_kind::top2_sum && p.group_score != group_score_kind::max)
-    return fail("unknown group score kind (%d)", static_cast<int>(p.group_score));
+    return fail("unknown group_score (%d): must be top2_sum or max", static_cast<int>(p.group_score));
   if (p.logits_type != data_type::f32 && p.logits_type != data_type::bf16 && p.logits_type != data_type::f16)
-    return fail("logits_type must be f32, bf16 or f16");
+    return fail("logits_type must be f32, bf16 or f16 (got %d)", static_cast<int>(p.logits_type));
   if (p.bias_type != data_type::f32 && p.bias_type != data_type::bf16)
     return fail("bias_type must be f32 or bf16 (got %s)", to_string(p.bias_type));
-  if (p.ids_type != index_type::i32 && p.ids_type != index_type::i64) return fail("ids_type must be i32 or i64");
+  if (p.ids_type != index_type::i32 && p.ids_type != index_type::i64)
+    return fail("ids_type must be i32 or i64 (got %d)", static_cast<int>(p.ids_type));
   if (p.row_stride != 0 && p.row_stride < E)
     return fail("row_stride (%lld) must be 0 (contiguous) or >= num_experts (%d)",
                 static_cast<long long>(p.row_stride), E);
@@ -87,6 +88,9 @@ inline bool validate_params(const route_params& p, const route_limits& limits = 
   if (p.bias != nullptr &&
       reinterpret_cast<std::uintptr_t>(p.bias) % static_cast<std::uintptr_t>(size_of(p.bias_type)) != 0)
     return fail("bias is not aligned to its element size (%d bytes)", size_of(p.bias_type));
+  if (reinterpret_cast<std::uintptr_t>(p.expert_map) % 4 != 0) return fail("expert_map is not 4-byte aligned");
+  if (reinterpret_cast<std::uintptr_t>(p.num_valid_tokens) % 4 != 0)
+    return fail("num_valid_tokens is not 4-byte aligned");
   return true;
 }
 

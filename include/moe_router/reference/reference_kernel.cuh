@@ -14,6 +14,7 @@
  */
 
 #include <moe_router/cuda_error.cuh>
+#include <moe_router/detail/debug_checks.cuh>
 #include <moe_router/error.hpp>
 #include <moe_router/reference/reference_row.hpp>
 #include <moe_router/types.hpp>
@@ -51,6 +52,9 @@ inline cudaError_t route_reference(const route_params& p, cudaStream_t stream = 
   detail::clear_error();
   if (!validate_params(p, reference_limits)) return cudaErrorInvalidValue;
   if (p.num_tokens == 0) return cudaSuccess;
+#if defined(MOE_ROUTER_DEBUG_CHECKS)
+  if (!detail::debug_check_pointers(p)) return cudaErrorInvalidValue;
+#endif
   constexpr std::int64_t max_blocks = 1 << 20;
   const unsigned blocks = static_cast<unsigned>(p.num_tokens < max_blocks ? p.num_tokens : max_blocks);
   const std::size_t shared_bytes = static_cast<std::size_t>(reference::row_scratch_bytes(p.num_experts));

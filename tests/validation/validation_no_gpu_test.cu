@@ -1,0 +1,250 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+
+// Validation of the device entry points, run as a host test: `route_reference`,
+// `route_fused<deepseek_v3_config<>>` and `route<default_route_table>` with each `route_path`
+// refuse every bad case of bad_params.hpp with cudaErrorInvalidValue and a reason that names the
+// parameter, before any CUDA call. No GPU is needed, and none is touched: the pointers are host
+// buffers, which a refused call must leave exactly as they were, and `num_tokens == 0` must
+// succeed without launching anything (a launch would fail on a machine without a GPU).
+
+#include "validation/bad_params.hpp"
+#include "validation/entry_points.cuh"
+
+#include <moe_router/dispatch.cuh>
+#include <moe_router/error.hpp>
+#include <moe_router/route.cuh>
+#include <moe_router/types.hpp>
+
+#include <cuda_runtime_api.h>
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace moe_router;
+using namespace moe_router::test;
+
+/// A device entry point, and the limits it validates against.
+struct entry_point {
+  const char* name;
+  bool fused_limits;  ///< held to fused_limits (refuses the fused_only cases too)
+  std::function<cudaError_t(const route_params&, route_kernel*)> call;
+};
+
+std::vector<entry_point> entry_points()
+{
+  auto table = [](route_path path) {
+    return [path](const route_params& p, route_kernel* ran) { return call_route_default_table(p, 0, path, ran); };
+  };
+  return {
+      // (these two report no kernel: `ran` is route's out-parameter)
+      {"route_reference", false,
+       [](const route_params& p, route_kernel* ran) {
+         *ran = route_kernel::none;
+         return call_route_reference(p, 0);
+       }},
+      {"route_fused<deepseek_v3_config<>>", true,
+       [](const route_params& p, route_kernel* ran) {
+         *ran = route_kernel::none;
+         return call_route_fused_deepseek_v3(p, 0);
+       }},
+      {"route<default_route_table>, route_path::automatic", false, table(route_path::automatic)},
+      {"route<default_route_table>, route_path::fused", true, table(route_path::fused)},
+      {"route<default_route_table>, route_path::reference", false, table(route_path::reference)},
+  };
+}
+
+/// Call `e` on `p` and require a refusal: cudaErrorInvalidValue, a reason, nothing written and
+/// no kernel reported as run. Returns the reason.
+std::string require_refused(const entry_point& e, const route_params& p, const host_buffers& b)
+{
+  route_kernel ran = route_kernel::fused;
+  const cudaError_t status = e.call(p, &ran);
+  const std::string reason = last_error_message();
+  INFO(e.name << " returned " << cudaGetErrorName(status) << ": " << reason);
+  CHECK(status == cudaErrorInvalidValue);
+  CHECK(!reason.empty());
+  CHECK(ran == route_kernel::none);
+  CHECK(b.unchanged());
+  return reason;
+}
+
+}  // namespace
+
+TEST_CASE("the device entry points refuse every bad case before any CUDA call, with a reason that names it",
+          "[validation][no_gpu]")
+{
+  int refusals = 0;
+  for (const entry_point& e : entry_points()) {
+    for (const bad_param_case& c : bad_param_cases()) {
+      if (c.who == refused_by::fused_only && !e.fused_limits) continue;  // valid there: it would launch
+      INFO(e.name << ", case: " << c.what);
+      host_buffers b;
+      route_params p = b.params();
+      c.change(p);
+      const std::string reason = require_refused(e, p, b);
+      INFO("reason: " << reason);
+      CHECK(reason_problem(c, reason) == "");
+      ++refusals;
+    }
+  }
+  CHECK(refusals >= 5 * 45);
+}
+
+TEST_CASE("route_fused refuses parameters of another shape or type, naming the compiled configuration",
+          "[validation][no_gpu]")
+{
+  struct mismatch {
+    const char* what;
+    void (*change)(route_params&);
+    const char* got;  // what the reason must show of the call
+  };
+  const mismatch cases[] = {
+      {"Kimi-K2's shape",
+       [](route_params& p) {
+         p.num_experts = 384;
+         p.num_groups = 1;
+         p.topk_group = 1;
+       },
+       "got E=384 G=1 TG=1 K=8"},
+      {"another topk", [](route_params& p) { p.topk = 6; }, "got E=256 G=8 TG=4 K=6"},
+      {"another topk_group", [](route_params& p) { p.topk_group = 3; }, "got E=256 G=8 TG=3 K=8"},
+      {"softmax scoring", [](route_params& p) { p.scoring = scoring_func::softmax; }, "softmax"},
+      {"max group score", [](route_params& p) { p.group_score = group_score_kind::max; }, "max"},
+      {"bf16 logits", [](route_params& p) { p.logits_type = data_type::bf16; }, "logits=bf16"},
+      {"f16 logits", [](route_params& p) { p.logits_type = data_type::f16; }, "logits=f16"},
+      {"bf16 bias", [](route_params& p) { p.bias_type = data_type::bf16; }, "bias=bf16"},
+      {"i64 ids", [](route_params& p) { p.ids_type = index_type::i64; }, "ids=i64"},
+  };
+  const entry_point fused = entry_points()[1];
+  for (const mismatch& m : cases) {
+    INFO("case: " << m.what);
+    host_buffers b;
+    route_params p = b.params();
+    m.change(p);
+    const std::string reason = require_refused(fused, p, b);
+    INFO("reason: " << reason);
+    CHECK(reason.find("do not match the compiled configuration") != std::string::npos);
+    CHECK(reason.find(m.got) != std::string::npos);
+    CHECK(reason.find("compiled E=256 G=8 TG=4 K=8 sigmoid top2_sum logits=f32 bias=f32 ids=i32") != std::string::npos);
+  }
+
+  // with no bias, the bias type does not matter
+  host_buffers b;
+  route_params p = b.params();
+  p.bias = nullptr;
+  p.bias_type = data_type::bf16;
+  p.num_tokens = 0;  // nothing to launch: matching is all this checks
+  CHECK(call_route_fused_deepseek_v3(p, 0) == cudaSuccess);
+  CHECK(std::string(last_error_message()).empty());
+}
+
+TEST_CASE("route_path::fused with a shape the table does not hold lists the compiled shapes", "[validation][no_gpu]")
+{
+  const entry_point fused_path = entry_points()[3];
+  struct uncompiled {
+    const char* what;
+    void (*change)(route_params&);
+    const char* got;
+  };
+  const uncompiled cases[] = {
+      {"96 experts in 4 groups",
+       [](route_params& p) {
+         p.num_experts = 96;
+         p.num_groups = 4;
+         p.topk_group = 2;
+         p.topk = 5;
+       },
+       "E=96 G=4 TG=2 K=5"},
+      {"f16 logits of DeepSeek-V3", [](route_params& p) { p.logits_type = data_type::f16; }, "logits=f16"},
+      {"int64 ids of DeepSeek-V3", [](route_params& p) { p.ids_type = index_type::i64; }, "ids=i64"},
+      {"a bf16 bias of DeepSeek-V3", [](route_params& p) { p.bias_type = data_type::bf16; }, "bias=bf16"},
+  };
+  for (const uncompiled& u : cases) {
+    INFO("case: " << u.what);
+    host_buffers b;
+    route_params p = b.params();
+    u.change(p);
+    CHECK_FALSE(default_table_contains(p));
+    const std::string reason = require_refused(fused_path, p, b);
+    INFO("reason: " << reason);
+    CHECK(reason.find("no fused kernel is compiled for") != std::string::npos);
+    CHECK(reason.find(u.got) != std::string::npos);
+    CHECK(reason.find("compiled: 256/8/4/8 sigmoid top2_sum f32 f32 i32") != std::string::npos);
+    CHECK(reason.find("384/1/1/8 sigmoid f32 f32 i32") != std::string::npos);
+    CHECK(reason.find("1024/8/4/8 sigmoid top2_sum bf16 f32 i32") != std::string::npos);  // the last: none cut
+    CHECK(reason.find("...") == std::string::npos);
+  }
+}
+
+TEST_CASE("route refuses a route_path value that is not one of the enum's", "[validation][no_gpu]")
+{
+  for (const int value : {3, -1, 42}) {
+    INFO("route_path " << value);
+    host_buffers b;
+    const route_params p = b.params();
+    route_kernel ran = route_kernel::fused;
+    const cudaError_t status = call_route_default_table(p, 0, static_cast<route_path>(value), &ran);
+    const std::string reason = last_error_message();
+    INFO("reason: " << reason);
+    CHECK(status == cudaErrorInvalidValue);
+    CHECK(reason.find("route_path") != std::string::npos);
+    CHECK(reason.find(std::to_string(value)) != std::string::npos);
+    CHECK(ran == route_kernel::none);
+    CHECK(b.unchanged());
+  }
+}
+
+TEST_CASE("num_tokens == 0 succeeds with null pointers everywhere and launches nothing", "[validation][no_gpu]")
+{
+  // Without a GPU any launch would fail: success shows that nothing was launched.
+  for (const entry_point& e : entry_points()) {
+    INFO(e.name);
+    for (const int shared : {0, 1}) {
+      host_buffers b;
+      route_params p = b.params();
+      p.num_tokens = 0;
+      p.logits = nullptr;
+      p.bias = nullptr;
+      p.expert_map = nullptr;
+      p.num_valid_tokens = nullptr;
+      p.weights = nullptr;
+      p.ids = nullptr;
+      p.num_shared_slots = shared;
+      route_kernel ran = route_kernel::fused;
+      const cudaError_t status = e.call(p, &ran);
+      INFO("returned " << cudaGetErrorName(status) << ": " << last_error_message());
+      CHECK(status == cudaSuccess);
+      CHECK(std::string(last_error_message()).empty());
+      CHECK(ran == route_kernel::none);
+
+      // a bad shape is still refused
+      p.num_groups = 7;
+      CHECK(e.call(p, &ran) == cudaErrorInvalidValue);
+      CHECK(std::string(last_error_message()).find("num_groups") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("a refused call's reason is replaced by the next call's outcome", "[validation][no_gpu]")
+{
+  host_buffers b;
+  route_params p = b.params();
+  p.topk = 0;
+  CHECK(call_route_reference(p, 0) == cudaErrorInvalidValue);
+  CHECK(std::string(last_error_message()).find("topk") != std::string::npos);
+  p.topk = 8;
+  p.row_stride = 3;
+  CHECK(call_route_fused_deepseek_v3(p, 0) == cudaErrorInvalidValue);
+  CHECK(std::string(last_error_message()).find("row_stride") != std::string::npos);
+  p.row_stride = 0;
+  p.num_tokens = 0;
+  CHECK(call_route_default_table(p, 0, route_path::fused) == cudaSuccess);
+  CHECK(std::string(last_error_message()).empty());
+}
