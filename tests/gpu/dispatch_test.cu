@@ -103,11 +103,14 @@ TEST_CASE("route runs the fused kernel for compiled shapes and the reference ker
       ++j;
       INFO(c.describe());
       CHECK(ran_of(c, route_path::automatic) == route_kernel::reference);
-      // asking for the fused kernel is an error that lists what is compiled
+      // asking for the fused kernel is an error that lists what is compiled, and writes nothing
+      device_case dev(c);
       route_kernel ran = route_kernel::fused;
-      const cudaError_t status = call_route_default_table(c.params(), 0, route_path::fused, &ran);
+      const cudaError_t status = call_route_default_table(dev.params(), 0, route_path::fused, &ran);
       CHECK(status == cudaErrorInvalidValue);
       CHECK(ran == route_kernel::none);
+      MOE_ROUTER_TEST_CUDA(cudaDeviceSynchronize());
+      CHECK(dev.untouched());
       const std::string message = last_error_message();
       INFO(message);
       const bool beyond_fused = s.num_experts > 1024 || s.topk > 32;

@@ -192,9 +192,16 @@ TEST_CASE("the reference kernel routes like the host reference on every shape, o
     {
       comparison_stats stats;
       const std::vector<case_desc> descs = cases_of(m, si);
+      // Under compute-sanitizer (MOE_ROUTER_UNDER_SANITIZER, set by scripts/gpu-check.sh
+      // --sanitize) the one-thread-per-token kernel is tens of times slower: a third of the
+      // cases, at most 100 tokens each.
+      const bool sanitizer = std::getenv("MOE_ROUTER_UNDER_SANITIZER") != nullptr;
       for (std::size_t j = 0; j < descs.size(); ++j) {
+        if (sanitizer && j % 3 != 0) continue;
+        case_desc d = descs[j];
+        if (sanitizer && d.num_tokens > 100) d.num_tokens = 100;
         // the seed depends on the shape and the case only: the same whichever sections run
-        const test_case c = make_case(descs[j], derive_seed(base_seed(), 100 * static_cast<std::uint64_t>(si) + j));
+        const test_case c = make_case(d, derive_seed(base_seed(), 100 * static_cast<std::uint64_t>(si) + j));
         check_reference_case(c, stats);
       }
       stats.print(m.label);
