@@ -115,6 +115,32 @@ double time_per_call_us(Launch launch, int input_sets, int replays, cudaStream_t
   return 1000.0 * ms[replays / 2] / launches_per_graph;
 }
 
+/// The call the benchmark times: `Config`'s shape, vLLM's DeepSeek-V3 options (renormalize,
+/// scale_output with factor 2.5, one shared slot), int32 ids.
+template <class Config>
+moe_router::route_params bench_params(const void* logits, const float* bias, float* weights, std::int32_t* ids,
+                                      std::int64_t tokens)
+{
+  moe_router::route_params p;
+  p.num_experts = Config::num_experts;
+  p.num_groups = Config::num_groups;
+  p.topk_group = Config::topk_group;
+  p.topk = Config::topk;
+  p.scoring = Config::scoring;
+  p.group_score = Config::group_score;
+  p.logits = logits;
+  p.logits_type = Config::logits_data_type;
+  p.num_tokens = tokens;
+  p.bias = bias;
+  p.renormalize = true;
+  p.scale_output = true;
+  p.routed_scaling_factor = 2.5f;
+  p.num_shared_slots = 1;
+  p.weights = weights;
+  p.ids = ids;
+  return p;
+}
+
 struct row {
   std::string shape, logits;
   std::int64_t tokens;
@@ -152,22 +178,7 @@ void bench_config(const char* name, const std::vector<std::int64_t>& token_count
     BENCH_CHECK(cudaMalloc(&ids, tokens * slots * sizeof(std::int32_t)));
     BENCH_CHECK(cudaStreamSynchronize(stream));
 
-    moe_router::route_params p;
-    p.num_experts = E;
-    p.num_groups = Config::num_groups;
-    p.topk_group = Config::topk_group;
-    p.topk = K;
-    p.scoring = Config::scoring;
-    p.group_score = Config::group_score;
-    p.logits_type = Config::logits_data_type;
-    p.num_tokens = tokens;
-    p.bias = bias;
-    p.renormalize = true;
-    p.scale_output = true;
-    p.routed_scaling_factor = 2.5f;
-    p.num_shared_slots = 1;
-    p.weights = weights;
-    p.ids = ids;
+    const moe_router::route_params p = bench_params<Config>(nullptr, bias, weights, ids, tokens);
     auto params = [&](int set) {
       moe_router::route_params q = p;
       q.logits = logits[set];
@@ -237,21 +248,7 @@ void profile_config(std::int64_t tokens, cudaStream_t stream)
   BENCH_CHECK(cudaMalloc(&ids, tokens * slots * sizeof(std::int32_t)));
   fill_normal<<<1024, 256, 0, stream>>>(logits, tokens * E, 1, 1.0f);
   fill_normal<<<4, 256, 0, stream>>>(bias, E, 7, 0.05f);
-  moe_router::route_params p;
-  p.num_experts = E;
-  p.num_groups = Config::num_groups;
-  p.topk_group = Config::topk_group;
-  p.topk = Config::topk;
-  p.scoring = Config::scoring;
-  p.logits_type = Config::logits_data_type;
-  p.logits = logits;
-  p.num_tokens = tokens;
-  p.bias = bias;
-  p.scale_output = true;
-  p.routed_scaling_factor = 2.5f;
-  p.num_shared_slots = 1;
-  p.weights = weights;
-  p.ids = ids;
+  const moe_router::route_params p = bench_params<Config>(logits, bias, weights, ids, tokens);
   for (int i = 0; i < 2; ++i) BENCH_CHECK(moe_router::route_fused<Config>(p, stream));
   BENCH_CHECK(cudaStreamSynchronize(stream));
   BENCH_CHECK(cudaFree(logits));

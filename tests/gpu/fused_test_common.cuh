@@ -150,5 +150,18 @@ void check_fused_cases(const char* label, const std::vector<case_desc>& descs, s
   std::printf("  %-58s %4zu cases, %7lld rows: fused == reference\n", label, cases, static_cast<long long>(rows));
 }
 
+/// The full cross product of options on one DeepSeek-V3 configuration (its types in the label
+/// and the seeds), as the fused_deepseek_v3_*_test files run it for each logits type.
+template <class Config>
+void check_deepseek_v3_cross_product(std::uint64_t seed_base)
+{
+  char label[128];
+  std::snprintf(label, sizeof label, "DeepSeek-V3 logits=%s bias=%s ids=%s", to_string(Config::logits_data_type),
+                to_string(Config::bias_data_type), to_string(Config::ids_index_type));
+  const std::uint64_t seed = seed_base + 1000u * (static_cast<std::uint64_t>(Config::bias_data_type) * 2 +
+                                                  static_cast<std::uint64_t>(Config::ids_index_type));
+  check_fused_cases<Config>(label, cross_product_cases(config_desc<Config>("DeepSeek-V3")), seed);
+}
+
 }  // namespace test
 }  // namespace moe_router
