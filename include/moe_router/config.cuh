@@ -101,8 +101,6 @@ struct route_config {
 
   /// V: experts each lane holds (the canonical layout of numeric.hpp).
   static constexpr int experts_per_lane = (NumExperts + warp_lanes - 1) / warp_lanes;
-  /// Lanes that hold at least one expert.
-  static constexpr int active_lanes = (NumExperts + experts_per_lane - 1) / experts_per_lane;
   /// True when every lane holds exactly V experts (no guards on loads).
   static constexpr bool full_lanes = NumExperts == warp_lanes * experts_per_lane;
   static constexpr int experts_per_group = NumExperts / NumGroups;

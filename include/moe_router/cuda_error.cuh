@@ -6,7 +6,7 @@
 /**
  * @file cuda_error.cuh
  * @brief `MOE_ROUTER_CUDA_TRY`, the checking macro for examples and users, and the launch
- * epilogue of the library's entry points (`MOE_ROUTER_DEBUG_SYNC`).
+ * helper of the library's entry points (`MOE_ROUTER_DEBUG_SYNC`).
  */
 
 #include <moe_router/error.hpp>
@@ -14,6 +14,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
+#include <utility>
 
 /**
  * @brief Evaluate `call` (a `cudaError_t` expression); on failure print where, the CUDA error
@@ -34,19 +35,23 @@ namespace moe_router {
 namespace detail {
 
 /**
- * @brief What an entry point returns after its launch: the launch error, if any. With
- * `MOE_ROUTER_DEBUG_SYNC` defined it also waits for the stream and returns the kernel's
- * error (not usable while capturing a CUDA graph).
+ * @brief Launch `kernel(args...)` and return the launch's own status (never an earlier error
+ * left pending by someone else). A failure is recorded in `last_error_message()` and cleared
+ * from the runtime's last-error slot, so that it is reported once. With `MOE_ROUTER_DEBUG_SYNC`
+ * defined it also waits for the stream and returns the kernel's error (not usable while
+ * capturing a CUDA graph).
  */
-inline cudaError_t finish_launch(cudaStream_t stream)
+template <class... KernelArgs, class... Args>
+cudaError_t launch_kernel(const cudaLaunchConfig_t& config, void (*kernel)(KernelArgs...), Args&&... args)
 {
-  cudaError_t status = cudaGetLastError();
+  cudaError_t status = cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
 #if defined(MOE_ROUTER_DEBUG_SYNC)
-  if (status == cudaSuccess) status = cudaStreamSynchronize(stream);
-#else
-  (void)stream;
+  if (status == cudaSuccess) status = cudaStreamSynchronize(config.stream);
 #endif
-  if (status != cudaSuccess) fail("kernel launch failed: %s", cudaGetErrorString(status));
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();
+    fail("kernel launch failed: %s", cudaGetErrorString(status));
+  }
   return status;
 }
 

@@ -77,7 +77,7 @@ void describe_entry(char* buffer, std::size_t size, std::size_t& used)
       Config::num_groups > 1 ? to_string(Config::group_score) : "", to_string(Config::logits_data_type),
       to_string(Config::bias_data_type), to_string(Config::ids_index_type));
   const std::size_t n = length > 0 ? static_cast<std::size_t>(length) : 0;
-  if (used + n + 5 <= size) {  // room for the entry and a later "; ..."
+  if (used + n + 6 <= size) {  // room for the entry, a later "; ..." and the NUL
     std::memcpy(buffer + used, entry, n + 1);
     used += n;
   } else {

@@ -64,6 +64,33 @@ MOE_ROUTER_HD float load_as_float(const void* base, data_type type, std::int64_t
   return type == data_type::bf16 ? bf16_bits_to_float(bits) : f16_bits_to_float(bits);
 }
 
+// ---- one rounding per operation -------------------------------------------------------------
+
+/**
+ * @brief a + b, rounded once and never fused with a multiply into an FMA. The kernels agree bit
+ * for bit only if every addition and multiplication of the contract is its own operation in
+ * all of them; the compiler may otherwise contract a product and a sum differently in each
+ * kernel. On the host: plain `+`.
+ */
+MOE_ROUTER_HD float add_rn(float a, float b)
+{
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+
+/// a * b, rounded once and never fused with an addition (see `add_rn`).
+MOE_ROUTER_HD float mul_rn(float a, float b)
+{
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+
 // ---- score functions (step 1) ----------------------------------------------------------------
 
 /**
@@ -91,8 +118,8 @@ MOE_ROUTER_HD float reciprocal_1_to_2(float y)
 MOE_ROUTER_HD float sigmoid_score(float x)
 {
   const float t = expf(-fabsf(x));
-  const float r = reciprocal_1_to_2(1.0f + t);
-  return x >= 0.0f ? r : t * r;
+  const float r = reciprocal_1_to_2(add_rn(1.0f, t));
+  return x >= 0.0f ? r : mul_rn(t, r);
 }
 
 /// Above this, softplus(x) is x itself in fp32 (the threshold PyTorch uses).
@@ -167,13 +194,13 @@ MOE_ROUTER_HD float canonical_sum(const float* values, int num_values)
     float sum = 0.0f;
     for (int j = 0; j < V; ++j) {
       const int i = lane * V + j;
-      if (i < num_values) sum += values[i];
+      if (i < num_values) sum = add_rn(sum, values[i]);
     }
     partial[lane] = sum;
   }
   for (int offset = canonical_sum_lanes / 2; offset >= 1; offset /= 2) {
     float next[canonical_sum_lanes];
-    for (int lane = 0; lane < canonical_sum_lanes; ++lane) next[lane] = partial[lane] + partial[lane ^ offset];
+    for (int lane = 0; lane < canonical_sum_lanes; ++lane) next[lane] = add_rn(partial[lane], partial[lane ^ offset]);
     for (int lane = 0; lane < canonical_sum_lanes; ++lane) partial[lane] = next[lane];
   }
   return partial[0];

@@ -21,6 +21,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <atomic>
 #include <cstdint>
 
 namespace moe_router {
@@ -63,23 +64,33 @@ cudaError_t route_fused(const route_params& p, cudaStream_t stream = 0, launch_o
   if (!detail::debug_check_pointers(p)) return cudaErrorInvalidValue;
 #endif
 
-  // A persistent grid: as many blocks as are resident at once, fewer for few tokens.
+  // A persistent grid: as many blocks as are resident at once, fewer for few tokens. The
+  // kernel's occupancy and PTX version are read once (and again after a failed read).
+  static std::atomic<int> blocks_per_sm{0};
+  static std::atomic<int> kernel_ptx_version{0};
+  if (blocks_per_sm.load(std::memory_order_relaxed) == 0) {
+    int blocks = 0;
+    cudaFuncAttributes attributes{};
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fused_route_kernel<Config>, fused_block_threads, 0) !=
+          cudaSuccess ||
+        cudaFuncGetAttributes(&attributes, fused_route_kernel<Config>) != cudaSuccess) {
+      const cudaError_t status = cudaGetLastError();
+      detail::fail("could not query the fused kernel: %s", cudaGetErrorString(status));
+      return status;
+    }
+    kernel_ptx_version.store(attributes.ptxVersion, std::memory_order_relaxed);
+    blocks_per_sm.store(blocks > 0 ? blocks : 1, std::memory_order_relaxed);
+  }
   int device = 0, sms = 0;
   cudaError_t status = cudaGetDevice(&device);
   if (status == cudaSuccess) status = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  static const int blocks_per_sm = [] {
-    int blocks = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fused_route_kernel<Config>, fused_block_threads, 0) !=
-        cudaSuccess)
-      blocks = 1;
-    return blocks > 0 ? blocks : 1;
-  }();
   if (status != cudaSuccess) {
+    (void)cudaGetLastError();
     detail::fail("could not query the device: %s", cudaGetErrorString(status));
     return status;
   }
   const std::int64_t needed = (p.num_tokens + fused_warps_per_block - 1) / fused_warps_per_block;
-  const std::int64_t resident = static_cast<std::int64_t>(sms) * blocks_per_sm;
+  const std::int64_t resident = static_cast<std::int64_t>(sms) * blocks_per_sm.load(std::memory_order_relaxed);
   const unsigned blocks = static_cast<unsigned>(needed < resident ? needed : resident);
 
   cudaLaunchConfig_t config{};
@@ -91,13 +102,11 @@ cudaError_t route_fused(const route_params& p, cudaStream_t stream = 0, launch_o
   attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attribute.val.programmaticStreamSerializationAllowed = 1;
   config.attrs = &attribute;
-  config.numAttrs = options.programmatic_dependent_launch ? 1 : 0;
-  status = cudaLaunchKernelEx(&config, fused_route_kernel<Config>, p);
-  if (status != cudaSuccess) {
-    detail::fail("fused kernel launch failed: %s", cudaGetErrorString(status));
-    return status;
-  }
-  return detail::finish_launch(stream);
+  // Only a kernel compiled for sm_90 or later waits on the grid dependency (griddepcontrol);
+  // an older build (PTX JIT-compiled on Hopper, say) is launched without the attribute.
+  const bool pdl = options.programmatic_dependent_launch && kernel_ptx_version.load(std::memory_order_relaxed) >= 90;
+  config.numAttrs = pdl ? 1 : 0;
+  return detail::launch_kernel(config, fused_route_kernel<Config>, p);
 }
 
 }  // namespace moe_router

@@ -73,6 +73,19 @@ inline bool validate_params(const route_params& p, const route_limits& limits = 
     return fail("num_shared_slots must be 0 or 1 (got %d)", p.num_shared_slots);
   if (p.num_shared_slots == 1 && p.num_shared_experts < 1)
     return fail("num_shared_experts must be >= 1 when the shared slot is used (got %d)", p.num_shared_experts);
+  if (p.num_shared_slots == 1 && static_cast<std::int64_t>(E) + p.num_shared_experts - 1 > 2147483647)
+    return fail("num_shared_experts (%d) is too large: the shared slot's ids E + t mod NS must fit in int32 (E = %d)",
+                p.num_shared_experts, E);
+  // Every offset the kernels compute (row * stride, row * slots, in elements and bytes) fits
+  // in int64 with room to spare below this bound.
+  {
+    constexpr std::int64_t max_elements = std::int64_t{1} << 56;
+    const std::int64_t stride = p.row_stride == 0 ? E : p.row_stride;
+    const std::int64_t widest = stride > K + 1 ? stride : K + 1;
+    if (p.num_tokens > 0 && p.num_tokens > max_elements / widest)
+      return fail("num_tokens (%lld) times the row stride (%lld) is too large (more than 2^56 elements)",
+                  static_cast<long long>(p.num_tokens), static_cast<long long>(stride));
+  }
   if (!std::isfinite(p.routed_scaling_factor) || !(p.routed_scaling_factor > 0.0f))
     return fail("routed_scaling_factor must be finite and > 0 (got %g)", static_cast<double>(p.routed_scaling_factor));
   if (p.num_tokens == 0) return true;

@@ -154,6 +154,18 @@ inline const std::vector<bad_param_case>& bad_param_cases()
          p.num_shared_experts = -3;
        },
        "num_shared_experts", "got -3"},
+      {"shared ids past int32",
+       [](route_params& p) {
+         p.num_shared_slots = 1;
+         p.num_shared_experts = std::numeric_limits<std::int32_t>::max();
+       },
+       "num_shared_experts", "2147483647"},
+      {"num_tokens times the row stride past 2^56 elements",
+       [](route_params& p) {
+         p.row_stride = std::int64_t{1} << 30;
+         p.num_tokens = std::int64_t{1} << 27;
+       },
+       "num_tokens", "134217728"},
       {"scaling factor 0", [](route_params& p) { p.routed_scaling_factor = 0.0f; }, "routed_scaling_factor", "got 0"},
       {"scaling factor -0", [](route_params& p) { p.routed_scaling_factor = -0.0f; }, "routed_scaling_factor",
        "got -0"},

@@ -28,9 +28,9 @@ namespace moe_router {
 namespace reference {
 
 /// One block of one thread per token (grid-stride), its row scratch in dynamic shared memory.
-// static: a header-only kernel needs internal linkage, or two translation units that include
-// this header would both define its host stub.
-static __global__ void reference_route_kernel(route_params p)
+/// (A template only so that every translation unit that includes this header shares one kernel.)
+template <int Unused = 0>
+__global__ void reference_route_kernel(route_params p)
 {
   extern __shared__ float reference_scratch[];
   std::int64_t num_valid = p.num_tokens;
@@ -58,8 +58,12 @@ inline cudaError_t route_reference(const route_params& p, cudaStream_t stream = 
   constexpr std::int64_t max_blocks = 1 << 20;
   const unsigned blocks = static_cast<unsigned>(p.num_tokens < max_blocks ? p.num_tokens : max_blocks);
   const std::size_t shared_bytes = static_cast<std::size_t>(reference::row_scratch_bytes(p.num_experts));
-  reference::reference_route_kernel<<<blocks, 1, shared_bytes, stream>>>(p);
-  return detail::finish_launch(stream);
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(blocks);
+  config.blockDim = dim3(1);
+  config.dynamicSmemBytes = shared_bytes;
+  config.stream = stream;
+  return detail::launch_kernel(config, reference::reference_route_kernel<>, p);
 }
 
 }  // namespace moe_router

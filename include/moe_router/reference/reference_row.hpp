@@ -102,7 +102,7 @@ MOE_ROUTER_HD void reference_route_row(const route_params& p, std::int64_t t, st
   }
 
   // 2. choice scores b[e] = s[e] + bias[e], kept in place of nothing: computed when compared
-  auto choice = [&](int e) { return p.bias ? s[e] + load_as_float(p.bias, p.bias_type, e) : s[e]; };
+  auto choice = [&](int e) { return p.bias ? add_rn(s[e], load_as_float(p.bias, p.bias_type, e)) : s[e]; };
 
   // 3. group scores and kept groups
   unsigned char* state = scratch.state;
@@ -119,7 +119,7 @@ MOE_ROUTER_HD void reference_route_row(const route_params& p, std::int64_t t, st
         int second = -1;
         for (int e = first; e < first + group_size; ++e)
           if (e != best && (second < 0 || ranks_before(choice(e), e, choice(second), second))) second = e;
-        score = score + choice(second);
+        score = add_rn(score, choice(second));
       }
       group_score[g] = score;
     }
@@ -147,12 +147,12 @@ MOE_ROUTER_HD void reference_route_row(const route_params& p, std::int64_t t, st
   for (int k = 0; k < K; ++k) w[k] = s[id[k]];
   if (p.renormalize) {
     float sum = 0.0f;
-    for (int k = 0; k < K; ++k) sum += w[k];
+    for (int k = 0; k < K; ++k) sum = add_rn(sum, w[k]);
     const float divisor = sum == 0.0f ? 1.0f : sum;
     for (int k = 0; k < K; ++k) w[k] = w[k] / divisor;
   }
   if (p.scale_output)
-    for (int k = 0; k < K; ++k) w[k] = w[k] * p.routed_scaling_factor;
+    for (int k = 0; k < K; ++k) w[k] = mul_rn(w[k], p.routed_scaling_factor);
 
   // 8-9. write, mapping routed ids; the shared slot after them
   for (int k = 0; k < K; ++k) {
@@ -161,7 +161,7 @@ MOE_ROUTER_HD void reference_route_row(const route_params& p, std::int64_t t, st
   }
   if (p.num_shared_slots == 1) {
     float sum = 0.0f;
-    for (int k = 0; k < K; ++k) sum += w[k];
+    for (int k = 0; k < K; ++k) sum = add_rn(sum, w[k]);
     p.weights[out + K] = sum / p.routed_scaling_factor;
     store_id(p.ids, p.ids_type, out + K, E + t % p.num_shared_experts);
   }

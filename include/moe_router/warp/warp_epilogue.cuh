@@ -13,6 +13,7 @@
  */
 
 #include <moe_router/config.cuh>
+#include <moe_router/numeric.hpp>
 #include <moe_router/types.hpp>
 #include <moe_router/warp/warp_score.cuh>
 #include <moe_router/warp/warp_select.cuh>
@@ -36,7 +37,7 @@ __device__ __forceinline__ void warp_store_row(const warp_topk_result& r, int la
   const int slots = K + p.num_shared_slots;
   float w = r.score;
   if (p.renormalize) w = w / (r.score_sum == 0.0f ? 1.0f : r.score_sum);
-  if (p.scale_output) w = w * p.routed_scaling_factor;
+  if (p.scale_output) w = mul_rn(w, p.routed_scaling_factor);
   float* weights = p.weights + token * slots;
   auto* ids = static_cast<typename Config::id_type*>(p.ids) + token * slots;
   if (lane < K) {
@@ -46,7 +47,7 @@ __device__ __forceinline__ void warp_store_row(const warp_topk_result& r, int la
   if (p.num_shared_slots == 1) {
     float total = 0.0f;  // slot order, like the reference
 #pragma unroll
-    for (int k = 0; k < K; ++k) total += __shfl_sync(full_warp_mask, w, k);
+    for (int k = 0; k < K; ++k) total = add_rn(total, __shfl_sync(full_warp_mask, w, k));
     if (lane == K % warp_lanes) {
       weights[K] = total / p.routed_scaling_factor;
       ids[K] = shared_id;

@@ -35,6 +35,10 @@ struct logit_fragment {
   static constexpr bool packed = sizeof(logit_type) == 2 && V % 2 == 0;
   using word_type = std::conditional_t<packed, std::uint32_t, logit_type>;
   static constexpr int words = packed ? V / 2 : V;
+  /// Bytes of the widest load of a lane's words (CUB's choice: 4, 2 or 1 words at a time). The
+  /// loader checks the row's alignment against it itself: CUB does so only since CCCL 3.0.
+  static constexpr std::uintptr_t vector_bytes =
+    sizeof(word_type) * (words % 4 == 0 ? 4 : words % 2 == 0 ? 2 : 1);
   word_type word[words];
 };
 
@@ -66,8 +70,7 @@ __device__ __forceinline__ void warp_load_logits(const typename Config::logit_ty
       cub::LoadDirectBlocked(lane, row, fragment.word, Config::num_experts);
     }
   } else if constexpr (fragment_t::packed) {
-    if ((reinterpret_cast<std::uintptr_t>(row) & 3u) == 0) {
-      // CUB checks the 16-byte alignment itself and falls back to word loads.
+    if ((reinterpret_cast<std::uintptr_t>(row) & (fragment_t::vector_bytes - 1)) == 0) {
       cub::LoadDirectBlockedVectorized(lane, reinterpret_cast<std::uint32_t*>(const_cast<logit_type*>(row)),
                                        fragment.word);
     } else {
@@ -77,7 +80,10 @@ __device__ __forceinline__ void warp_load_logits(const typename Config::logit_ty
         fragment.word[j] = static_cast<std::uint32_t>(bits[2 * j]) | (static_cast<std::uint32_t>(bits[2 * j + 1]) << 16);
     }
   } else {
-    cub::LoadDirectBlockedVectorized(lane, const_cast<logit_type*>(row), fragment.word);
+    if ((reinterpret_cast<std::uintptr_t>(row) & (fragment_t::vector_bytes - 1)) == 0)
+      cub::LoadDirectBlockedVectorized(lane, const_cast<logit_type*>(row), fragment.word);
+    else
+      cub::LoadDirectBlocked(lane, row, fragment.word);
   }
 }
 

@@ -75,11 +75,11 @@ __device__ __forceinline__ void warp_score(const float (&x)[Config::experts_per_
 #pragma unroll
     for (int j = 0; j < V; ++j) {
       score[j] = softmax_numerator(x[j], row_max);
-      if (holds_expert<Config>(lane, j)) sum += score[j];
+      if (holds_expert<Config>(lane, j)) sum = add_rn(sum, score[j]);
     }
 #pragma unroll
     for (int offset = warp_lanes / 2; offset >= 1; offset /= 2)
-      sum = sum + __shfl_xor_sync(full_warp_mask, sum, offset);
+      sum = add_rn(sum, __shfl_xor_sync(full_warp_mask, sum, offset));
 #pragma unroll
     for (int j = 0; j < V; ++j) score[j] = score[j] / sum;
   } else {
@@ -87,7 +87,7 @@ __device__ __forceinline__ void warp_score(const float (&x)[Config::experts_per_
     for (int j = 0; j < V; ++j) score[j] = elementwise_score(Config::scoring, x[j]);
   }
 #pragma unroll
-  for (int j = 0; j < V; ++j) key[j] = holds_expert<Config>(lane, j) ? order_key(score[j] + bias[j]) : excluded_key;
+  for (int j = 0; j < V; ++j) key[j] = holds_expert<Config>(lane, j) ? order_key(add_rn(score[j], bias[j])) : excluded_key;
 }
 
 }  // namespace moe_router

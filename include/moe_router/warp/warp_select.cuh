@@ -81,7 +81,7 @@ __device__ __forceinline__ void warp_select_groups(int lane, lane_candidates& c)
       best = max(best, other_best);
     }
     const std::uint32_t group_key = Config::group_score == group_score_kind::top2_sum
-                                      ? order_key(key_value(best) + key_value(second))
+                                      ? order_key(add_rn(key_value(best), key_value(second)))
                                       : best;
     const int group = lane / L;
     int rank = 0;
@@ -125,7 +125,7 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
     const int winner = __ffs(holders) - 1;
     const int position = __shfl_sync(full_warp_mask, c.position[0], winner);
     const float s = __shfl_sync(full_warp_mask, c.score[0], winner);
-    result.score_sum += s;
+    result.score_sum = add_rn(result.score_sum, s);
     if (lane == slot) {
       result.expert = winner * V + position;
       result.score = s;
