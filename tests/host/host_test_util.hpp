@@ -3,8 +3,10 @@
  */
 #pragma once
 
-// Helpers of the host tests: float <-> bit patterns written independently of numeric.hpp, and a
-// small runner that owns the output buffers of one host_route call.
+// Helpers of the host tests: float <-> bit patterns (the harness's, written independently of
+// numeric.hpp), and a small runner that owns the output buffers of one host_route call.
+
+#include "support/test_data.hpp"
 
 #include <moe_router/reference/host_reference.hpp>
 
@@ -19,50 +21,14 @@
 
 namespace moe_router_test {
 
-inline std::uint32_t bits_of(float f)
-{
-  std::uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-inline float float_of(std::uint32_t u)
-{
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
+// The bit-pattern helpers of the GPU test harness (exhaustively checked by harness_test).
+using moe_router::test::float_to_bf16_bits;
+using moe_router::test::float_to_f16_bits;
+inline std::uint32_t bits_of(float f) { return moe_router::test::float_bits(f); }
+inline float float_of(std::uint32_t u) { return moe_router::test::bits_to_float(u); }
 
 constexpr float nan_f = std::numeric_limits<float>::quiet_NaN();
 constexpr float inf_f = std::numeric_limits<float>::infinity();
-
-/// float -> bfloat16 bits, round to nearest, ties to even; NaN stays a (quiet) NaN.
-inline std::uint16_t float_to_bf16_bits(float f)
-{
-  const std::uint32_t u = bits_of(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x0040u);
-  const std::uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<std::uint16_t>((u + rounding) >> 16);
-}
-
-/// float -> IEEE half bits, round to nearest, ties to even (overflow to inf, subnormals kept).
-/// Written with exact double arithmetic rather than bit tricks.
-inline std::uint16_t float_to_f16_bits(float f)
-{
-  const std::uint16_t sign = std::signbit(f) ? 0x8000u : 0u;
-  if (std::isnan(f)) return static_cast<std::uint16_t>(sign | 0x7e00u);
-  const double a = std::fabs(static_cast<double>(f));
-  if (a >= 65520.0) return static_cast<std::uint16_t>(sign | 0x7c00u);  // rounds past 65504
-  if (a < std::ldexp(1.0, -14)) {
-    // subnormal (or zero): units of 2^-24; 1024 units is the smallest normal, encoded as 0x0400
-    return static_cast<std::uint16_t>(sign | static_cast<std::uint16_t>(std::nearbyint(std::ldexp(a, 24))));
-  }
-  int exponent;
-  std::frexp(a, &exponent);  // a = m * 2^exponent, m in [0.5, 1)
-  const int e = exponent - 1;
-  const double mantissa = std::nearbyint((std::ldexp(a, -e) - 1.0) * 1024.0);  // may be 1024: carries
-  return static_cast<std::uint16_t>(sign | (((e + 15) << 10) + static_cast<int>(mantissa)));
-}
 
 /// The float that `f` becomes as a bf16 / f16 value (computed from the helpers' bits).
 inline float bf16_round(float f) { return float_of(static_cast<std::uint32_t>(float_to_bf16_bits(f)) << 16); }
