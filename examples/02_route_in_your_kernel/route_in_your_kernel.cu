@@ -155,6 +155,7 @@ __global__ void __launch_bounds__(gate_threads)
 
   // The last block of this tile to arrive routes it: all of the tile's logits are then written.
   __shared__ bool last_block;
+  __shared__ moe_router::warp_topk_storage topk_storage[gate_warps];  // for routing, one per warp
   __threadfence();  // this block's logits are visible to the whole device before it counts itself
   __syncthreads();
   if (threadIdx.x == 0) {
@@ -168,7 +169,8 @@ __global__ void __launch_bounds__(gate_threads)
 
   // [route-in-your-kernel]
   // One warp routes one token. Lane l holds experts l*V .. l*V+V-1 (V = 8 for 256 experts),
-  // in registers; no shared memory. `p` carries the options and the outputs.
+  // in registers; warp_topk needs 512 bytes of shared memory per warp (topk_storage, declared
+  // with the block's other shared memory). `p` carries the options and the outputs.
   constexpr int V = Config::experts_per_lane;
   const float* row = logits + token * Config::num_experts;  // written by other blocks: read it
   float x[V];                                               // through L2 (__ldcg), not L1
@@ -180,9 +182,10 @@ __global__ void __launch_bounds__(gate_threads)
   float score[V];        // s[e]: the weights come from these
   std::uint32_t key[V];  // order keys of the choice scores s[e] + bias[e]
   moe_router::warp_score<Config>(x, bias, lane, score, key);
-  moe_router::lane_candidates candidates = moe_router::lane_best_two<V>(key, score);
+  moe_router::lane_candidates candidates = moe_router::lane_best_two<V>(key);
   moe_router::warp_select_groups<Config>(lane, candidates);  // drops the experts of the groups not kept
-  const moe_router::warp_topk_result result = moe_router::warp_topk<Config>(key, score, lane, candidates);
+  moe_router::warp_topk_storage& storage = topk_storage[warp];  // this warp's shared memory
+  const moe_router::warp_topk_result result = moe_router::warp_topk<Config>(key, score, lane, candidates, storage);
   // Renormalize, scale, shared slot, expert map, as `p` says; lanes 0..K+S-1 store the row.
   const int shared_id = Config::num_experts + static_cast<int>(token % p.num_shared_experts);
   moe_router::warp_store_row<Config>(result, lane, p, token, shared_id);

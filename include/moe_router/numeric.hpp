@@ -163,6 +163,20 @@ MOE_ROUTER_HD std::uint32_t order_key(float v)
   return v != v ? nan_key : key;
 }
 
+/**
+ * @brief `order_key(s + b)` for a score `s` that is never -0.0 (every score function gives
+ * +0.0 or more, or NaN): then `s + b` is never -0.0 either (a sum is -0.0 only when both terms
+ * are), so the key needs no sign canonicalization. One instruction fewer per expert.
+ */
+MOE_ROUTER_HD std::uint32_t choice_key(float s, float b)
+{
+  const float v = add_rn(s, b);
+  std::uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  const std::uint32_t key = u ^ (static_cast<std::uint32_t>(static_cast<std::int32_t>(u) >> 31) | 0x80000000u);
+  return v != v ? nan_key : key;
+}
+
 /// Inverse of `order_key` for keys of real values (-0.0 comes back as +0.0); NaN for `nan_key`.
 MOE_ROUTER_HD float key_value(std::uint32_t key)
 {

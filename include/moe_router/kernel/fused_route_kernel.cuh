@@ -36,6 +36,8 @@ __global__ void __launch_bounds__(fused_block_threads) fused_route_kernel(const 
   constexpr int V = Config::experts_per_lane;
   using logit_type = typename Config::logit_type;
   const int lane = static_cast<int>(threadIdx.x) % warp_lanes;
+  __shared__ warp_topk_storage storage[fused_warps_per_block];
+  warp_topk_storage& warp_storage = storage[threadIdx.x / warp_lanes];
   const std::int64_t first = static_cast<std::int64_t>(blockIdx.x) * fused_warps_per_block + threadIdx.x / warp_lanes;
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * fused_warps_per_block;
 
@@ -75,7 +77,8 @@ __global__ void __launch_bounds__(fused_block_threads) fused_route_kernel(const 
     const logit_fragment<Config> current = next;
     if (t + step < num_valid) warp_load_logits<Config>(logits + (t + step) * stride, lane, next);
     if (t < num_valid)
-      warp_route_token<Config>(current, bias, lane, p, t, Config::num_experts + static_cast<int>(shared_offset));
+      warp_route_token<Config>(current, bias, lane, p, t, Config::num_experts + static_cast<int>(shared_offset),
+                               warp_storage);
     else
       warp_store_padding_row<Config>(lane, p, t);
     shared_offset += shared_step;

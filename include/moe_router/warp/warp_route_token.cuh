@@ -8,8 +8,9 @@
  * @brief One call that routes a whole token with one warp: the composition of the device
  * pieces, exactly as the fused kernel runs them.
  *
- * Thread contract: all 32 lanes of a converged warp call it with the same token. No shared
- * memory; about 3V + 16 registers of state per lane (V = ceil(E/32)).
+ * Thread contract: all 32 lanes of a converged warp call it with the same token, with one
+ * `warp_topk_storage` (512 bytes of shared memory) per warp; about 2V + 16 registers of state
+ * per lane (V = ceil(E/32)).
  */
 
 #include <moe_router/config.cuh>
@@ -36,19 +37,21 @@ __device__ __forceinline__ int shared_slot_id(const route_params& p, std::int64_
  * @param bias      the lane's bias values, from `warp_load_bias` (kept across tokens)
  * @param p         options and outputs (see `warp_store_row`)
  * @param shared_id E + token mod NS (`shared_slot_id`), when the shared slot is used
+ * @param storage   this warp's shared memory for `warp_topk`
  */
 template <class Config>
 __device__ __forceinline__ void warp_route_token(const float (&x)[Config::experts_per_lane],
                                                  const float (&bias)[Config::experts_per_lane], int lane,
-                                                 const route_params& p, std::int64_t token, int shared_id)
+                                                 const route_params& p, std::int64_t token, int shared_id,
+                                                 warp_topk_storage& storage)
 {
   constexpr int V = Config::experts_per_lane;
   float score[V];
   std::uint32_t key[V];
   warp_score<Config>(x, bias, lane, score, key);
-  lane_candidates candidates = lane_best_two<V>(key, score);
+  lane_candidates candidates = lane_best_two<V>(key);
   warp_select_groups<Config>(lane, candidates);
-  const warp_topk_result result = warp_topk<Config>(key, score, lane, candidates);
+  const warp_topk_result result = warp_topk<Config>(key, score, lane, candidates, storage);
   warp_store_row<Config>(result, lane, p, token, shared_id);
 }
 
@@ -57,26 +60,29 @@ __device__ __forceinline__ void warp_route_token(const float (&x)[Config::expert
  * @param bias      the lane's bias values, from `warp_load_bias` (kept across tokens)
  * @param p         options and outputs (see `warp_store_row`)
  * @param shared_id E + token mod NS, when the shared slot is used
+ * @param storage   this warp's shared memory for `warp_topk`
  */
 template <class Config>
 __device__ __forceinline__ void warp_route_token(const logit_fragment<Config>& fragment,
                                                  const float (&bias)[Config::experts_per_lane], int lane,
-                                                 const route_params& p, std::int64_t token, int shared_id)
+                                                 const route_params& p, std::int64_t token, int shared_id,
+                                                 warp_topk_storage& storage)
 {
   float x[Config::experts_per_lane];
   fragment_to_float<Config>(fragment, x);
-  warp_route_token<Config>(x, bias, lane, p, token, shared_id);
+  warp_route_token<Config>(x, bias, lane, p, token, shared_id, storage);
 }
 
 /// Load row `token` of `p.logits` and route it (for kernels that do not prefetch).
 template <class Config>
 __device__ __forceinline__ void warp_route_token(const float (&bias)[Config::experts_per_lane], int lane,
-                                                 const route_params& p, std::int64_t token, int shared_id)
+                                                 const route_params& p, std::int64_t token, int shared_id,
+                                                 warp_topk_storage& storage)
 {
   logit_fragment<Config> fragment;
   warp_load_logits<Config>(static_cast<const typename Config::logit_type*>(p.logits) + token * p.stride(), lane,
                            fragment);
-  warp_route_token<Config>(fragment, bias, lane, p, token, shared_id);
+  warp_route_token<Config>(fragment, bias, lane, p, token, shared_id, storage);
 }
 
 }  // namespace moe_router

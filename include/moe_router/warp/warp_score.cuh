@@ -87,7 +87,7 @@ __device__ __forceinline__ void warp_score(const float (&x)[Config::experts_per_
     for (int j = 0; j < V; ++j) score[j] = elementwise_score(Config::scoring, x[j]);
   }
 #pragma unroll
-  for (int j = 0; j < V; ++j) key[j] = holds_expert<Config>(lane, j) ? order_key(add_rn(score[j], bias[j])) : excluded_key;
+  for (int j = 0; j < V; ++j) key[j] = holds_expert<Config>(lane, j) ? choice_key(score[j], bias[j]) : excluded_key;
 }
 
 }  // namespace moe_router

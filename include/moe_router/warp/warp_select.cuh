@@ -6,16 +6,21 @@
 /**
  * @file warp_select.cuh
  * @brief Per-warp selection of one token's experts from the choice keys: the lane's two best
- * candidates, group scores and kept groups, and the top-K (steps 3-4 of docs/semantics.md).
+ * keys, group scores and kept groups, and the top-K (steps 3-4 of docs/semantics.md).
  *
  * Thread contract: all 32 lanes of a converged warp call each function; lane l holds the keys
- * of experts l*V .. l*V+V-1 (from `warp_score`). No shared memory.
+ * of experts l*V .. l*V+V-1 (from `warp_score`). Only `warp_topk` uses shared memory: one
+ * `warp_topk_storage` per warp (CUB's TempStorage idiom: the caller owns it).
  *
- * Why two candidates per lane: each of the K rounds takes the warp's best with one
- * `__reduce_max_sync` over the lanes' best keys. The winner then needs its next best. Keeping
- * the lane's top two (found in one pass, which the group score needs anyway) makes the first
- * pop of a lane a register move; only a lane that wins again rescans its V keys, in a branch
- * that the warp skips when the winner has a candidate left.
+ * How the top-K is found without K serial rounds. A lower bound `floor` on the K-th best key
+ * comes first: with groups, the two best keys of each of the TG kept groups are 2*TG >= K
+ * candidates, so the smallest of them is one; otherwise K cheap rounds over the lanes' two best
+ * keys give one. Only the candidates at or above `floor` can be in the top-K, usually K to a few
+ * more. The warp packs them into shared memory in expert order (one per lane), and each ranks
+ * itself against the others by key, then by expert (a loop of one shuffle per candidate). Rank r
+ * < K is slot r. When more than 32 candidates reach `floor` (many equal keys), the warp takes
+ * the exact round-per-slot path instead (`detail::warp_topk_rounds`); both give the contract's
+ * order, so which one ran never shows in the output.
  */
 
 #include <moe_router/config.cuh>
@@ -26,37 +31,26 @@
 
 namespace moe_router {
 
-/// The calling lane's best two remaining candidates, best first; key `excluded_key` = none.
+/// What the selection knows of the calling lane's candidates (from `lane_best_two`, then
+/// `warp_select_groups`).
 struct lane_candidates {
-  std::uint32_t key[2];
-  int position[2];  ///< j in 0..V-1: the expert is lane * V + j
-  float score[2];   ///< the unbiased score s of the expert
+  std::uint32_t best;    ///< the lane's largest key; `excluded_key` once its group is dropped
+  std::uint32_t second;  ///< its second largest (equal to `best` when that key is there twice)
+  bool kept;             ///< may the lane's experts be chosen (false once its group is dropped)
+  std::uint32_t floor;   ///< a key at least K kept candidates reach; `excluded_key` = not known
 };
 
-/**
- * @brief The lane's best two of its V keys (larger key first, lower position on equal keys).
- * With `Bounded`, only the keys that rank below (`bound_key`, `bound_position`) take part:
- * those are what remains after the lane's candidates down to that one were taken.
- */
-template <int V, bool Bounded = false>
-__device__ __forceinline__ lane_candidates lane_best_two(const std::uint32_t (&key)[V], const float (&score)[V],
-                                                         std::uint32_t bound_key = 0, int bound_position = 0)
+/// The lane's two largest of its V keys, a key present twice counting twice. No communication.
+template <int V>
+__device__ __forceinline__ lane_candidates lane_best_two(const std::uint32_t (&key)[V])
 {
-  lane_candidates c{{excluded_key, excluded_key}, {0, 0}, {0.0f, 0.0f}};
+  std::uint32_t best = excluded_key, second = excluded_key;
 #pragma unroll
   for (int j = 0; j < V; ++j) {
-    std::uint32_t k = key[j];
-    if (Bounded && !(k < bound_key || (k == bound_key && j > bound_position))) k = excluded_key;
-    const bool first = k > c.key[0];  // strict: the lower position keeps equal keys
-    const bool second = k > c.key[1];
-    c.key[1]      = first ? c.key[0] : (second ? k : c.key[1]);
-    c.position[1] = first ? c.position[0] : (second ? j : c.position[1]);
-    c.score[1]    = first ? c.score[0] : (second ? score[j] : c.score[1]);
-    c.key[0]      = first ? k : c.key[0];
-    c.position[0] = first ? j : c.position[0];
-    c.score[0]    = first ? score[j] : c.score[0];
+    second = max(second, min(best, key[j]));
+    best = max(best, key[j]);
   }
-  return c;
+  return lane_candidates{best, second, true, excluded_key};
 }
 
 /**
@@ -65,14 +59,15 @@ __device__ __forceinline__ lane_candidates lane_best_two(const std::uint32_t (&k
  * A group's score is the sum of its two largest choice scores (top2_sum; a value present twice
  * counts twice) or its largest (max), merged over the group's lanes with xor shuffles. Every
  * lane then ranks its group against all G (equal scores: lower group first). Lanes of dropped
- * groups lose their candidates, so their experts are never chosen.
+ * groups are no longer `kept`. When 2*TG >= K, `floor` becomes the smallest of the kept groups'
+ * two best keys (one `__reduce_min_sync`).
  */
 template <class Config>
 __device__ __forceinline__ void warp_select_groups(int lane, lane_candidates& c)
 {
   if constexpr (Config::num_groups > 1) {
     constexpr int L = Config::lanes_per_group;
-    std::uint32_t best = c.key[0], second = c.key[1];
+    std::uint32_t best = c.best, second = c.second;
 #pragma unroll
     for (int offset = 1; offset < L; offset *= 2) {
       const std::uint32_t other_best = __shfl_xor_sync(full_warp_mask, best, offset);
@@ -90,7 +85,10 @@ __device__ __forceinline__ void warp_select_groups(int lane, lane_candidates& c)
       const std::uint32_t other = __shfl_sync(full_warp_mask, group_key, h * L);
       rank += (other > group_key || (other == group_key && h < group)) ? 1 : 0;
     }
-    if (group >= Config::num_groups || rank >= Config::topk_group) c.key[0] = c.key[1] = excluded_key;
+    c.kept = group < Config::num_groups && rank < Config::topk_group;
+    if (!c.kept) c.best = c.second = excluded_key;
+    if constexpr (2 * Config::topk_group >= Config::topk)
+      c.floor = __reduce_min_sync(full_warp_mask, c.kept ? second : ~0u);
   }
 }
 
@@ -102,26 +100,75 @@ struct warp_topk_result {
 };
 
 /**
- * @brief The K best candidates of the warp, in rank order: slot k goes to lane k.
- * @param key   the lane's V choice keys (from `warp_score`)
- * @param score the lane's V scores
- * @param c     the lane's candidates after `warp_select_groups`
+ * @brief Shared memory of `warp_topk`: one per warp, owned by the caller (512 bytes). It may be
+ * reused between calls of the same warp and overlaid with other storage between them.
+ */
+struct warp_topk_storage {
+  union {
+    uint4 candidate[warp_lanes];  ///< packed candidates: {key, expert, score bits, unused}
+    struct {
+      float score[warp_lanes];
+      int expert[warp_lanes];
+    } slot;  ///< the top-K, slot k at [k]
+  };
+};
+
+namespace detail {
+
+/// A lane's best two remaining candidates with their positions and scores (the round path).
+struct lane_ranked_pair {
+  std::uint32_t key[2];
+  int position[2];  ///< j in 0..V-1: the expert is lane * V + j
+  float score[2];
+};
+
+/**
+ * @brief The lane's best two of its V keys (larger key first, lower position on equal keys).
+ * With `Bounded`, only the keys that rank below (`bound_key`, `bound_position`) take part:
+ * those are what remains after the lane's candidates down to that one were taken.
+ */
+template <int V, bool Bounded = false>
+__device__ __forceinline__ lane_ranked_pair lane_best_pair(const std::uint32_t (&key)[V], const float (&score)[V],
+                                                           std::uint32_t bound_key = 0, int bound_position = 0)
+{
+  lane_ranked_pair c{{excluded_key, excluded_key}, {0, 0}, {0.0f, 0.0f}};
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    std::uint32_t k = key[j];
+    if (Bounded && !(k < bound_key || (k == bound_key && j > bound_position))) k = excluded_key;
+    const bool first = k > c.key[0];  // strict: the lower position keeps equal keys
+    const bool second = k > c.key[1];
+    c.key[1]      = first ? c.key[0] : (second ? k : c.key[1]);
+    c.position[1] = first ? c.position[0] : (second ? j : c.position[1]);
+    c.score[1]    = first ? c.score[0] : (second ? score[j] : c.score[1]);
+    c.key[0]      = first ? k : c.key[0];
+    c.position[0] = first ? j : c.position[0];
+    c.score[0]    = first ? score[j] : c.score[0];
+  }
+  return c;
+}
+
+/**
+ * @brief The top-K in K rounds: each takes the warp's best key with one `__reduce_max_sync`
+ * (equal keys: the lowest lane, which holds the lower experts), and the winner moves its second
+ * candidate up, or rescans its keys when it has none left. Exact for any keys; the fast path's
+ * fallback, and the whole path when K <= 2.
  */
 template <class Config>
-__device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)[Config::experts_per_lane],
-                                                      const float (&score)[Config::experts_per_lane], int lane,
-                                                      lane_candidates c)
+__device__ __forceinline__ warp_topk_result warp_topk_rounds(const std::uint32_t (&key)[Config::experts_per_lane],
+                                                             const float (&score)[Config::experts_per_lane],
+                                                             int lane, bool kept)
 {
   constexpr int V = Config::experts_per_lane;
+  lane_ranked_pair c = lane_best_pair<V>(key, score);
+  if (!kept) c.key[0] = c.key[1] = excluded_key;
   warp_topk_result result{0, 0.0f, 0.0f};
   const unsigned lanes_below = (1u << lane) - 1u;
 #pragma unroll
   for (int slot = 0; slot < Config::topk; ++slot) {
-    // The best key of the warp; equal keys go to the lowest lane, which holds the lower experts.
     const std::uint32_t best = __reduce_max_sync(full_warp_mask, c.key[0]);
     const unsigned holders = __ballot_sync(full_warp_mask, c.key[0] == best);
     const bool won = c.key[0] == best && (holders & lanes_below) == 0;
-    // Off the critical path: which lane won, and what it gives to slot `slot`.
     const int winner = __ffs(holders) - 1;
     const int position = __shfl_sync(full_warp_mask, c.position[0], winner);
     const float s = __shfl_sync(full_warp_mask, c.score[0], winner);
@@ -131,13 +178,10 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
       result.score = s;
     }
     if (slot + 1 < Config::topk) {
-      // Pop the winner's best: its second candidate moves up, or, when it has none left, it
-      // rescans its keys below the one it just gave. The vote keeps the rescan a branch that
-      // the warp skips when no lane needs it (as a plain if, the compiler computed it in
-      // every round).
+      // The vote keeps the rescan a branch that the warp skips when no lane needs it.
       const bool rescan = V > 2 && won && c.key[1] == excluded_key;
       if (__any_sync(full_warp_mask, rescan)) {
-        if (rescan) c = lane_best_two<V, true>(key, score, c.key[0], c.position[0]);
+        if (rescan) c = lane_best_pair<V, true>(key, score, c.key[0], c.position[0]);
       }
       if (won && !rescan) {
         c.key[0] = c.key[1];
@@ -148,6 +192,105 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
     }
   }
   return result;
+}
+
+/// Bits of a count of 0..V.
+template <int V>
+struct count_bits {
+  static constexpr int value = V < 2 ? 1 : 1 + count_bits<V / 2>::value;
+};
+template <>
+struct count_bits<0> {
+  static constexpr int value = 1;
+};
+
+}  // namespace detail
+
+/**
+ * @brief The K best candidates of the warp, in rank order: slot k goes to lane k.
+ * @param key     the lane's V choice keys (from `warp_score`)
+ * @param score   the lane's V scores
+ * @param c       the lane's candidates after `warp_select_groups`
+ * @param storage this warp's shared memory (see `warp_topk_storage`)
+ */
+template <class Config>
+__device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)[Config::experts_per_lane],
+                                                      const float (&score)[Config::experts_per_lane], int lane,
+                                                      const lane_candidates& c, warp_topk_storage& storage)
+{
+  constexpr int V = Config::experts_per_lane;
+  constexpr int K = Config::topk;
+  if constexpr (K <= 2) {
+    return detail::warp_topk_rounds<Config>(key, score, lane, c.kept);
+  } else {
+    // 1. A lower bound on the K-th best key, unless the groups gave one: K rounds, each
+    //    taking the largest key the lanes offer (every lane offers its best, then its second).
+    std::uint32_t floor = c.floor;
+    if constexpr (!(Config::num_groups > 1 && 2 * Config::topk_group >= K)) {
+      std::uint32_t offer = c.best, next = c.second;
+#pragma unroll
+      for (int r = 0; r < K; ++r) {
+        floor = __reduce_max_sync(full_warp_mask, offer);
+        const bool taken = offer == floor;
+        offer = taken ? next : offer;
+        next = taken ? excluded_key : next;
+      }
+    }
+    const std::uint32_t lowest = floor > nan_key ? floor : nan_key;  // never an excluded key
+
+    // 2. Count the candidates at or above it; place them in expert order. The lane's offset is
+    //    a prefix sum of the counts, from one ballot per bit of the count (no shuffle chain).
+    unsigned mine = 0;  // bit j: expert lane*V + j is a candidate
+#pragma unroll
+    for (int j = 0; j < V; ++j) mine |= (c.kept && key[j] >= lowest) ? 1u << j : 0u;
+    const int count = __popc(mine);
+    const unsigned lanes_below = (1u << lane) - 1u;
+    int offset = 0, total = 0;
+#pragma unroll
+    for (int b = 0; b < detail::count_bits<V>::value; ++b) {
+      const unsigned with_bit = __ballot_sync(full_warp_mask, (count >> b) & 1);
+      offset += __popc(with_bit & lanes_below) << b;
+      total += __popc(with_bit) << b;
+    }
+    __syncwarp();  // the previous call's reads of `storage` are done
+    warp_topk_result result{0, 0.0f, 0.0f};
+    if (total > warp_lanes) {
+      result = detail::warp_topk_rounds<Config>(key, score, lane, c.kept);
+    } else {
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        if ((mine >> j) & 1u) {
+          const unsigned expert = static_cast<unsigned>(lane * V + j);
+          storage.candidate[offset] = make_uint4(key[j], expert, __float_as_uint(score[j]), 0u);
+          ++offset;
+        }
+      }
+      __syncwarp();
+      // 3. Candidate i sits in lane i; its rank is how many others beat it: a larger key, or
+      //    the same key and a lower expert (a lower i).
+      //    As one 64-bit comparison: (key, 31 - i) against (key, 31 - lane).
+      const uint4 held = lane < total ? storage.candidate[lane] : make_uint4(0u, 0u, 0u, 0u);
+      const std::uint64_t me = (static_cast<std::uint64_t>(held.x) << 32) | static_cast<unsigned>(31 - lane);
+      int rank = 0;
+      for (int i = 0; i < total; ++i) {
+        const std::uint32_t other = __shfl_sync(full_warp_mask, held.x, i);
+        rank += ((static_cast<std::uint64_t>(other) << 32) | static_cast<unsigned>(31 - i)) > me ? 1 : 0;
+      }
+      __syncwarp();
+      if (lane < total && rank < K) {
+        storage.slot.score[rank] = __uint_as_float(held.z);
+        storage.slot.expert[rank] = static_cast<int>(held.y);
+      }
+      __syncwarp();
+      if (lane < K) {
+        result.expert = storage.slot.expert[lane];
+        result.score = storage.slot.score[lane];
+      }
+#pragma unroll
+      for (int k = 0; k < K; ++k) result.score_sum = add_rn(result.score_sum, storage.slot.score[k]);
+    }
+    return result;
+  }
 }
 
 }  // namespace moe_router
