@@ -60,10 +60,13 @@ constexpr int warp_lanes = 32;
  * @tparam LogitT     float, __nv_bfloat16 or __half
  * @tparam BiasT      float or __nv_bfloat16 (a null bias pointer means no bias)
  * @tparam IdT        std::int32_t or std::int64_t
+ * @tparam TokenLanes lanes that route one token: 32 (a warp; the default) or 16 (a half-warp,
+ *                    two tokens per warp: fewer instructions per token for the cross-lane steps,
+ *                    which the fused kernel uses for large batches; not with softmax)
  */
 template <int NumExperts, int NumGroups, int TopkGroup, int TopK, scoring_func Scoring = scoring_func::sigmoid,
           group_score_kind GroupScore = group_score_kind::top2_sum, class LogitT = float, class BiasT = float,
-          class IdT = std::int32_t>
+          class IdT = std::int32_t, int TokenLanes = 32>
 struct route_config {
   static_assert(NumExperts >= 1 && NumExperts <= 1024,
                 "NumExperts must be in [1, 1024]: the fused kernel holds a token in one warp (larger shapes run on "
@@ -74,7 +77,13 @@ struct route_config {
   static_assert(TopK >= 1, "TopK must be >= 1");
   static_assert(TopK <= TopkGroup * (NumExperts / NumGroups),
                 "TopK must be <= TopkGroup * NumExperts / NumGroups (the experts of the kept groups)");
-  static_assert(TopK <= warp_lanes, "TopK must be <= 32: each lane of the warp writes one slot");
+  static_assert(TokenLanes == 32 || TokenLanes == 16,
+                "TokenLanes must be 32 (a warp per token) or 16 (a half-warp per token)");
+  static_assert(TopK <= TokenLanes, "TopK must be <= TokenLanes (32 for a warp): each lane of a token writes one slot");
+  static_assert(TokenLanes == 32 || Scoring != scoring_func::softmax,
+                "softmax needs TokenLanes == 32: its denominator is summed in the order of a 32-lane warp");
+  static_assert(NumExperts <= TokenLanes * 32,
+                "with TokenLanes == 16, NumExperts must be <= 512 (at most 32 experts per lane)");
   static_assert(NumGroups == 1 || GroupScore != group_score_kind::top2_sum || NumExperts / NumGroups >= 2,
                 "the top2_sum group score needs at least 2 experts per group (NumExperts / NumGroups >= 2)");
   static_assert(std::is_same<LogitT, float>::value || std::is_same<LogitT, __nv_bfloat16>::value ||
@@ -99,19 +108,26 @@ struct route_config {
   static constexpr index_type ids_index_type =
     std::is_same<IdT, std::int32_t>::value ? index_type::i32 : index_type::i64;
 
-  /// V: experts each lane holds (the canonical layout of numeric.hpp).
-  static constexpr int experts_per_lane = (NumExperts + warp_lanes - 1) / warp_lanes;
+  /// Lanes that route one token (a warp, or half of one).
+  static constexpr int token_lanes = TokenLanes;
+  /// V: experts each lane holds (with 32 lanes, the canonical layout of numeric.hpp).
+  static constexpr int experts_per_lane = (NumExperts + TokenLanes - 1) / TokenLanes;
   /// True when every lane holds exactly V experts (no guards on loads).
-  static constexpr bool full_lanes = NumExperts == warp_lanes * experts_per_lane;
+  static constexpr bool full_lanes = NumExperts == TokenLanes * experts_per_lane;
   static constexpr int experts_per_group = NumExperts / NumGroups;
   /// Lanes of one group (G > 1).
-  static constexpr int lanes_per_group = NumGroups > 1 ? experts_per_group / experts_per_lane : warp_lanes;
+  static constexpr int lanes_per_group = NumGroups > 1 ? experts_per_group / experts_per_lane : TokenLanes;
 
   static_assert(NumGroups == 1 || (experts_per_group % experts_per_lane == 0 &&
                                    detail::is_power_of_two(experts_per_group / experts_per_lane)),
                 "with NumGroups > 1 the fused kernel needs each group to be a power-of-two number of whole "
                 "lanes: NumExperts / NumGroups must be ceil(NumExperts / 32) times a power of two (other shapes "
                 "run on the reference kernel)");
+
+  /// The same shape and types routed by `Lanes` lanes per token.
+  template <int Lanes>
+  using with_token_lanes =
+    route_config<NumExperts, NumGroups, TopkGroup, TopK, Scoring, GroupScore, LogitT, BiasT, IdT, Lanes>;
 
   /// Does a run-time description match this configuration (shape, scoring and element types)?
   static constexpr bool matches(const route_params& p)
@@ -122,5 +138,24 @@ struct route_config {
            p.ids_type == ids_index_type;
   }
 };
+
+namespace detail {
+/**
+ * Does `Config`'s shape gain from 16 lanes per token (two tokens per warp)? The cross-lane steps
+ * then serve two tokens per instruction, while each lane's own work doubles; measured on an
+ * H200 that pays for sigmoid scoring when a lane holds at most 16 experts (E <= 256; more costs
+ * registers and occupancy). sqrtsoftplus (whose per-expert work dominates: +4% at best),
+ * softmax (summed in a 32-lane order), K > 16 and group shapes that do not fall on whole
+ * half-warp lanes keep 32 lanes.
+ */
+template <class Config>
+constexpr bool half_warp_eligible()
+{
+  constexpr int E = Config::num_experts, G = Config::num_groups;
+  constexpr int V16 = (E + 15) / 16;
+  return Config::scoring == scoring_func::sigmoid && E <= 256 && Config::topk <= 16 &&
+         (G == 1 || ((E / G) % V16 == 0 && is_power_of_two((E / G) / V16)));
+}
+}  // namespace detail
 
 }  // namespace moe_router

@@ -35,7 +35,77 @@ struct launch_options {
   /// previous kernel of the stream (e.g. the router GEMM) finishes, and waits on it before it
   /// reads anything. Off by default.
   bool programmatic_dependent_launch = false;
+  /// Lanes per token of the fused kernel: 0 (the default) chooses by batch size, 32 forces a
+  /// warp per token, 16 a half-warp per token where the shape allows it
+  /// (`fused_half_warp_available<Config>()`; asking for it elsewhere is an error).
+  int token_lanes = 0;
 };
+
+/// From this many tokens on, `route_fused` runs the half-warp kernel when the shape allows it:
+/// below it a token's latency matters more than the instructions it costs (the crossover
+/// measured on an H200 lies between 2048 and 4096 tokens, see docs/performance.md).
+constexpr std::int64_t fused_half_warp_min_tokens = 4096;
+
+/// Does `Config` have a half-warp (16 lanes per token) fused kernel?
+template <class Config>
+constexpr bool fused_half_warp_available()
+{
+  return detail::half_warp_eligible<Config>();
+}
+
+namespace detail {
+
+/// Launch `fused_route_kernel<KernelConfig>` over `p` (validated) with a persistent grid.
+template <class KernelConfig>
+cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_options options)
+{
+  constexpr int tokens_per_block = fused_warps_per_block * (warp_lanes / KernelConfig::token_lanes);
+  // A persistent grid: as many blocks as are resident at once, fewer for few tokens. The
+  // kernel's occupancy and PTX version are read once (and again after a failed read).
+  static std::atomic<int> blocks_per_sm{0};
+  static std::atomic<int> kernel_ptx_version{0};
+  if (blocks_per_sm.load(std::memory_order_relaxed) == 0) {
+    int blocks = 0;
+    cudaFuncAttributes attributes{};
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fused_route_kernel<KernelConfig>, fused_block_threads,
+                                                      0) != cudaSuccess ||
+        cudaFuncGetAttributes(&attributes, fused_route_kernel<KernelConfig>) != cudaSuccess) {
+      const cudaError_t status = cudaGetLastError();
+      fail("could not query the fused kernel: %s", cudaGetErrorString(status));
+      return status;
+    }
+    kernel_ptx_version.store(attributes.ptxVersion, std::memory_order_relaxed);
+    blocks_per_sm.store(blocks > 0 ? blocks : 1, std::memory_order_relaxed);
+  }
+  int device = 0, sms = 0;
+  cudaError_t status = cudaGetDevice(&device);
+  if (status == cudaSuccess) status = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();
+    fail("could not query the device: %s", cudaGetErrorString(status));
+    return status;
+  }
+  const std::int64_t needed = (p.num_tokens + tokens_per_block - 1) / tokens_per_block;
+  const std::int64_t resident = static_cast<std::int64_t>(sms) * blocks_per_sm.load(std::memory_order_relaxed);
+  const unsigned blocks = static_cast<unsigned>(needed < resident ? needed : resident);
+
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(blocks);
+  config.blockDim = dim3(fused_block_threads);
+  config.dynamicSmemBytes = 0;
+  config.stream = stream;
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  // Only a kernel compiled for sm_90 or later waits on the grid dependency (griddepcontrol);
+  // an older build (PTX JIT-compiled on Hopper, say) is launched without the attribute.
+  const bool pdl = options.programmatic_dependent_launch && kernel_ptx_version.load(std::memory_order_relaxed) >= 90;
+  config.numAttrs = pdl ? 1 : 0;
+  return launch_kernel(config, fused_route_kernel<KernelConfig>, p);
+}
+
+}  // namespace detail
 
 /**
  * @brief Route `p` with the fused kernel of `Config` on `stream`.
@@ -59,54 +129,27 @@ cudaError_t route_fused(const route_params& p, cudaStream_t stream = 0, launch_o
       to_string(Config::logits_data_type), to_string(Config::bias_data_type), to_string(Config::ids_index_type));
     return cudaErrorInvalidValue;
   }
+  if (options.token_lanes != 0 && options.token_lanes != 32 && options.token_lanes != 16) {
+    detail::fail("launch_options::token_lanes must be 0 (by batch size), 32 or 16; got %d", options.token_lanes);
+    return cudaErrorInvalidValue;
+  }
+  if (options.token_lanes == 16 && !fused_half_warp_available<Config>()) {
+    detail::fail("this configuration has no half-warp fused kernel (E=%d K=%d %s): launch_options::token_lanes = 16 "
+                 "needs sigmoid scoring, E <= 256, K <= 16 and groups of whole half-warp lanes",
+                 Config::num_experts, Config::topk, to_string(Config::scoring));
+    return cudaErrorInvalidValue;
+  }
   if (p.num_tokens == 0) return cudaSuccess;
 #if defined(MOE_ROUTER_DEBUG_CHECKS)
   if (!detail::debug_check_pointers(p)) return cudaErrorInvalidValue;
 #endif
 
-  // A persistent grid: as many blocks as are resident at once, fewer for few tokens. The
-  // kernel's occupancy and PTX version are read once (and again after a failed read).
-  static std::atomic<int> blocks_per_sm{0};
-  static std::atomic<int> kernel_ptx_version{0};
-  if (blocks_per_sm.load(std::memory_order_relaxed) == 0) {
-    int blocks = 0;
-    cudaFuncAttributes attributes{};
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fused_route_kernel<Config>, fused_block_threads, 0) !=
-          cudaSuccess ||
-        cudaFuncGetAttributes(&attributes, fused_route_kernel<Config>) != cudaSuccess) {
-      const cudaError_t status = cudaGetLastError();
-      detail::fail("could not query the fused kernel: %s", cudaGetErrorString(status));
-      return status;
-    }
-    kernel_ptx_version.store(attributes.ptxVersion, std::memory_order_relaxed);
-    blocks_per_sm.store(blocks > 0 ? blocks : 1, std::memory_order_relaxed);
+  if constexpr (fused_half_warp_available<Config>()) {
+    const bool half = options.token_lanes == 16 ||
+                      (options.token_lanes == 0 && p.num_tokens >= fused_half_warp_min_tokens);
+    if (half) return detail::launch_fused<typename Config::template with_token_lanes<16>>(p, stream, options);
   }
-  int device = 0, sms = 0;
-  cudaError_t status = cudaGetDevice(&device);
-  if (status == cudaSuccess) status = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  if (status != cudaSuccess) {
-    (void)cudaGetLastError();
-    detail::fail("could not query the device: %s", cudaGetErrorString(status));
-    return status;
-  }
-  const std::int64_t needed = (p.num_tokens + fused_warps_per_block - 1) / fused_warps_per_block;
-  const std::int64_t resident = static_cast<std::int64_t>(sms) * blocks_per_sm.load(std::memory_order_relaxed);
-  const unsigned blocks = static_cast<unsigned>(needed < resident ? needed : resident);
-
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(blocks);
-  config.blockDim = dim3(fused_block_threads);
-  config.dynamicSmemBytes = 0;
-  config.stream = stream;
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  // Only a kernel compiled for sm_90 or later waits on the grid dependency (griddepcontrol);
-  // an older build (PTX JIT-compiled on Hopper, say) is launched without the attribute.
-  const bool pdl = options.programmatic_dependent_launch && kernel_ptx_version.load(std::memory_order_relaxed) >= 90;
-  config.numAttrs = pdl ? 1 : 0;
-  return detail::launch_kernel(config, fused_route_kernel<Config>, p);
+  return detail::launch_fused<typename Config::template with_token_lanes<32>>(p, stream, options);
 }
 
 }  // namespace moe_router

@@ -42,11 +42,14 @@ case_desc config_desc(const char* label)
   return d;
 }
 
-/// The fused launcher of `Config` as a test entry point.
-template <class Config>
+/// The fused launcher of `Config` as a test entry point, with `TokenLanes` lanes per token
+/// forced (32, or 16 where the shape has a half-warp kernel) whatever the batch size.
+template <class Config, int TokenLanes = 32>
 cudaError_t fused_entry(const route_params& p, cudaStream_t stream)
 {
-  return route_fused<Config>(p, stream);
+  launch_options options;
+  options.token_lanes = TokenLanes;
+  return route_fused<Config>(p, stream, options);
 }
 
 inline cudaError_t reference_entry(const route_params& p, cudaStream_t stream) { return route_reference(p, stream); }
@@ -114,15 +117,21 @@ inline std::vector<case_desc> covering_cases(const case_desc& base, int offset)
 }
 
 /// The fused kernel of `Config` on `c` equals the reference kernel bit for bit, and its rows
-/// hold the invariants. Returns the rows checked.
+/// hold the invariants: with a warp per token and, where the shape has one, with the half-warp
+/// kernel too. Returns the rows checked.
 template <class Config>
 std::int64_t check_fused_case(const test_case& c)
 {
   INFO(c.describe() << "\nreplay with " << replay_note());
-  const route_outputs fused = run_device(c, fused_entry<Config>);
   const route_outputs reference = run_device(c, reference_entry);
+  const route_outputs fused = run_device(c, fused_entry<Config, 32>);
   MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, fused, reference, "fused", "reference"));
   MOE_ROUTER_REQUIRE_OK(check_invariants(c, fused));
+  if constexpr (fused_half_warp_available<Config>()) {
+    const route_outputs half = run_device(c, fused_entry<Config, 16>);
+    MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, half, reference, "fused (16 lanes per token)", "reference"));
+    MOE_ROUTER_REQUIRE_OK(check_invariants(c, half));
+  }
   return c.num_tokens();
 }
 

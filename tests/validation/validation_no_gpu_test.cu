@@ -145,6 +145,39 @@ TEST_CASE("route_fused refuses parameters of another shape or type, naming the c
   CHECK(std::string(last_error_message()).empty());
 }
 
+TEST_CASE("route_fused refuses a launch_options::token_lanes it cannot honour", "[validation][no_gpu]")
+{
+  host_buffers b;
+  route_params p = b.params();
+  p.num_tokens = 0;  // refused before anything would launch
+  for (const int lanes : {-1, 1, 8, 24, 64}) {
+    INFO("token_lanes = " << lanes);
+    launch_options options;
+    options.token_lanes = lanes;
+    CHECK(call_route_fused_deepseek_v3(p, 0, options) == cudaErrorInvalidValue);
+    CHECK(std::string(last_error_message()).find("token_lanes must be 0") != std::string::npos);
+    CHECK(call_route_default_table(p, 0, route_path::fused, nullptr, options) == cudaErrorInvalidValue);
+  }
+  for (const int lanes : {0, 16, 32}) {  // DeepSeek-V3 has both kernels
+    INFO("token_lanes = " << lanes);
+    launch_options options;
+    options.token_lanes = lanes;
+    CHECK(call_route_fused_deepseek_v3(p, 0, options) == cudaSuccess);
+  }
+  // Qwen3-MoE (softmax) has no half-warp kernel: asking for one is an error that says why.
+  p.num_experts = 128;
+  p.num_groups = 1;
+  p.topk_group = 1;
+  p.scoring = scoring_func::softmax;
+  launch_options half;
+  half.token_lanes = 16;
+  REQUIRE(default_table_contains(p));
+  CHECK(call_route_default_table(p, 0, route_path::fused, nullptr, half) == cudaErrorInvalidValue);
+  CHECK(std::string(last_error_message()).find("no half-warp fused kernel") != std::string::npos);
+  half.token_lanes = 32;
+  CHECK(call_route_default_table(p, 0, route_path::fused, nullptr, half) == cudaSuccess);
+}
+
 TEST_CASE("route_path::fused with a shape the table does not hold lists the compiled shapes", "[validation][no_gpu]")
 {
   const entry_point fused_path = entry_points()[3];

@@ -5,12 +5,14 @@
 
 /**
  * @file fused_route_kernel.cuh
- * @brief The fused routing kernel: one launch, one warp per token, persistent over the tokens.
+ * @brief The fused routing kernel: one launch, one warp (or half-warp) per token, persistent
+ * over the tokens.
  *
  * Each warp loads the bias once, then walks its tokens with a stride of the whole grid and
  * loads the next token's logits before it routes the current one, so that a load is always in
- * flight behind the arithmetic. Routing itself is `warp_route_token`, the same call a user's
- * kernel makes.
+ * flight behind the arithmetic. Routing itself is `warp_route_token` (32 lanes per token) or
+ * the same pieces called one by one (16 lanes per token, two tokens per warp, where a half may
+ * have no row to store), the calls a user's kernel makes.
  */
 
 #include <moe_router/config.cuh>
@@ -34,12 +36,18 @@ template <class Config>
 __global__ void __launch_bounds__(fused_block_threads) fused_route_kernel(const route_params p)
 {
   constexpr int V = Config::experts_per_lane;
+  constexpr int tokens_per_warp = warp_lanes / Config::token_lanes;
   using logit_type = typename Config::logit_type;
   const int lane = static_cast<int>(threadIdx.x) % warp_lanes;
-  __shared__ warp_topk_storage storage[fused_warps_per_block];
-  warp_topk_storage& warp_storage = storage[threadIdx.x / warp_lanes];
-  const std::int64_t first = static_cast<std::int64_t>(blockIdx.x) * fused_warps_per_block + threadIdx.x / warp_lanes;
-  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * fused_warps_per_block;
+  const int warp = static_cast<int>(threadIdx.x) / warp_lanes;
+  const int token_slot = lane / Config::token_lanes;  // which of the warp's tokens this lane routes
+  __shared__ warp_topk_storage storage[fused_warps_per_block * tokens_per_warp];
+  warp_topk_storage& token_storage = storage[warp * tokens_per_warp + token_slot];
+  // Warp w of block b routes tokens (b*W + w)*T + s, then every `step` tokens after them.
+  const std::int64_t warp_first =
+    (static_cast<std::int64_t>(blockIdx.x) * fused_warps_per_block + warp) * tokens_per_warp;
+  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * fused_warps_per_block * tokens_per_warp;
+  const std::int64_t first = warp_first + token_slot;
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   // Programmatic dependent launch: everything below may be written by the kernel before us
@@ -53,7 +61,7 @@ __global__ void __launch_bounds__(fused_block_threads) fused_route_kernel(const 
   const logit_type* logits = static_cast<const logit_type*>(p.logits);
   const std::int64_t stride = p.stride();
   const std::int64_t num_tokens = p.num_tokens;
-  logit_fragment<Config> next;
+  logit_fragment<Config> next{};
   if (first < num_tokens) warp_load_logits<Config>(logits + first * stride, lane, next);
 
   float bias[V];
@@ -73,16 +81,39 @@ __global__ void __launch_bounds__(fused_block_threads) fused_route_kernel(const 
     shared_step = static_cast<unsigned>(step) % num_shared;
   }
 
-  for (std::int64_t t = first; t < num_tokens; t += step) {
-    const logit_fragment<Config> current = next;
-    if (t + step < num_valid) warp_load_logits<Config>(logits + (t + step) * stride, lane, next);
-    if (t < num_valid)
-      warp_route_token<Config>(current, bias, lane, p, t, Config::num_experts + static_cast<int>(shared_offset),
-                               warp_storage);
-    else
-      warp_store_padding_row<Config>(lane, p, t);
-    shared_offset += shared_step;
-    if (shared_offset >= num_shared) shared_offset -= num_shared;
+  if constexpr (tokens_per_warp == 1) {
+    for (std::int64_t t = first; t < num_tokens; t += step) {
+      const logit_fragment<Config> current = next;
+      if (t + step < num_valid) warp_load_logits<Config>(logits + (t + step) * stride, lane, next);
+      if (t < num_valid)
+        warp_route_token<Config>(current, bias, lane, p, t, Config::num_experts + static_cast<int>(shared_offset),
+                                 token_storage);
+      else
+        warp_store_padding_row<Config>(lane, p, t);
+      shared_offset += shared_step;
+      if (shared_offset >= num_shared) shared_offset -= num_shared;
+    }
+  } else {
+    // Two tokens per warp. The pieces are warp collectives, so both halves run every step of
+    // every round, and a half whose token is a padding row or past the end routes whatever its
+    // registers hold without storing it.
+    for (std::int64_t base = warp_first; base < num_tokens; base += step) {
+      const std::int64_t t = base + token_slot;
+      const logit_fragment<Config> current = next;
+      if (t + step < num_valid) warp_load_logits<Config>(logits + (t + step) * stride, lane, next);
+      float x[V], score[V];
+      std::uint32_t key[V];
+      fragment_to_float<Config>(current, x);
+      warp_score<Config>(x, bias, lane, score, key);
+      lane_candidates candidates = lane_best_two<V>(key);
+      warp_select_groups<Config>(lane, candidates);
+      const warp_topk_result result = warp_topk<Config>(key, score, lane, candidates, token_storage);
+      warp_store_row<Config>(result, lane, p, t, Config::num_experts + static_cast<int>(shared_offset),
+                             t < num_valid);
+      if (t >= num_valid && t < num_tokens) warp_store_padding_row<Config>(lane, p, t);
+      shared_offset += shared_step;
+      if (shared_offset >= num_shared) shared_offset -= num_shared;
+    }
   }
 }
 

@@ -8,8 +8,9 @@
  * @brief Per-warp weights epilogue and stores of one token's output row (steps 5-10 of
  * docs/semantics.md): renormalize, scale, shared slot, expert map, padding rows.
  *
- * Thread contract: all 32 lanes of a converged warp call it, lane k < K holding slot k of
- * `warp_topk`'s result. Lanes 0..K+S-1 store; the row's stores are coalesced.
+ * Thread contract: all 32 lanes of a converged warp call `warp_store_row`, token lane k < K
+ * holding slot k of `warp_topk`'s result. Token lanes 0..K+S-1 store; the row's stores are
+ * coalesced. `warp_store_padding_row` has no collectives.
  */
 
 #include <moe_router/config.cuh>
@@ -28,27 +29,30 @@ namespace moe_router {
  *                   num_shared_slots, expert_map) and the output pointers
  * @param token      row index t
  * @param shared_id  the shared slot's id, E + t mod NS (the caller keeps it incrementally)
+ * @param write      false: take part in the collectives but store nothing (with two tokens per
+ *                   warp, the lanes of a token slot that has no row to store this round)
  */
 template <class Config>
 __device__ __forceinline__ void warp_store_row(const warp_topk_result& r, int lane, const route_params& p,
-                                               std::int64_t token, int shared_id)
+                                               std::int64_t token, int shared_id, bool write = true)
 {
   constexpr int K = Config::topk;
+  const int tl = token_lane<Config>(lane);
   const int slots = K + p.num_shared_slots;
   float w = r.score;
   if (p.renormalize) w = w / (r.score_sum == 0.0f ? 1.0f : r.score_sum);
   if (p.scale_output) w = mul_rn(w, p.routed_scaling_factor);
   float* weights = p.weights + token * slots;
   auto* ids = static_cast<typename Config::id_type*>(p.ids) + token * slots;
-  if (lane < K) {
-    weights[lane] = w;
-    ids[lane] = p.expert_map != nullptr ? __ldg(p.expert_map + r.expert) : r.expert;
+  if (write && tl < K) {
+    weights[tl] = w;
+    ids[tl] = p.expert_map != nullptr ? __ldg(p.expert_map + r.expert) : r.expert;
   }
   if (p.num_shared_slots == 1) {
     float total = 0.0f;  // slot order, like the reference
 #pragma unroll
-    for (int k = 0; k < K; ++k) total = add_rn(total, __shfl_sync(full_warp_mask, w, k));
-    if (lane == K % warp_lanes) {
+    for (int k = 0; k < K; ++k) total = add_rn(total, token_shfl<Config>(w, k));
+    if (write && tl == K % Config::token_lanes) {
       weights[K] = total / p.routed_scaling_factor;
       ids[K] = shared_id;
     }
@@ -62,7 +66,7 @@ __device__ __forceinline__ void warp_store_padding_row(int lane, const route_par
   const int slots = Config::topk + p.num_shared_slots;
   float* weights = p.weights + token * slots;
   auto* ids = static_cast<typename Config::id_type*>(p.ids) + token * slots;
-  for (int k = lane; k < slots; k += warp_lanes) {
+  for (int k = token_lane<Config>(lane); k < slots; k += Config::token_lanes) {
     weights[k] = 0.0f;
     ids[k] = -1;
   }

@@ -14,6 +14,7 @@
  */
 
 #include <moe_router/config.cuh>
+#include <moe_router/warp/token_lanes.cuh>
 
 #include <cub/block/block_load.cuh>
 
@@ -54,6 +55,7 @@ __device__ __forceinline__ void warp_load_logits(const typename Config::logit_ty
   using fragment_t = logit_fragment<Config>;
   using logit_type = typename Config::logit_type;
   constexpr int V = Config::experts_per_lane;
+  const int tl = token_lane<Config>(lane);
   if constexpr (!Config::full_lanes) {
     // E is not a multiple of 32: guarded element loads (only small or odd shapes get here).
 #pragma unroll
@@ -62,28 +64,28 @@ __device__ __forceinline__ void warp_load_logits(const typename Config::logit_ty
       const std::uint16_t* bits = reinterpret_cast<const std::uint16_t*>(row);
 #pragma unroll
       for (int j = 0; j < V; ++j) {
-        const int e = lane * V + j;
+        const int e = tl * V + j;
         const std::uint32_t v = e < Config::num_experts ? bits[e] : 0u;
         fragment.word[j / 2] |= v << (16 * (j % 2));
       }
     } else {
-      cub::LoadDirectBlocked(lane, row, fragment.word, Config::num_experts);
+      cub::LoadDirectBlocked(tl, row, fragment.word, Config::num_experts);
     }
   } else if constexpr (fragment_t::packed) {
     if ((reinterpret_cast<std::uintptr_t>(row) & (fragment_t::vector_bytes - 1)) == 0) {
-      cub::LoadDirectBlockedVectorized(lane, reinterpret_cast<std::uint32_t*>(const_cast<logit_type*>(row)),
+      cub::LoadDirectBlockedVectorized(tl, reinterpret_cast<std::uint32_t*>(const_cast<logit_type*>(row)),
                                        fragment.word);
     } else {
-      const std::uint16_t* bits = reinterpret_cast<const std::uint16_t*>(row) + lane * V;
+      const std::uint16_t* bits = reinterpret_cast<const std::uint16_t*>(row) + tl * V;
 #pragma unroll
       for (int j = 0; j < fragment_t::words; ++j)
         fragment.word[j] = static_cast<std::uint32_t>(bits[2 * j]) | (static_cast<std::uint32_t>(bits[2 * j + 1]) << 16);
     }
   } else {
     if ((reinterpret_cast<std::uintptr_t>(row) & (fragment_t::vector_bytes - 1)) == 0)
-      cub::LoadDirectBlockedVectorized(lane, const_cast<logit_type*>(row), fragment.word);
+      cub::LoadDirectBlockedVectorized(tl, const_cast<logit_type*>(row), fragment.word);
     else
-      cub::LoadDirectBlocked(lane, row, fragment.word);
+      cub::LoadDirectBlocked(tl, row, fragment.word);
   }
 }
 

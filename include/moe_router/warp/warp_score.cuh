@@ -8,25 +8,25 @@
  * @brief Per-warp scoring of one token: scores s[e] and order keys of the choice scores
  * b[e] = s[e] + bias[e] (steps 1-2 of docs/semantics.md).
  *
- * Thread contract: all 32 lanes of a converged warp call it; lane l holds experts
- * l*V .. l*V+V-1 in registers. No shared memory.
+ * Thread contract: all 32 lanes of a converged warp call it; token lane l (`token_lane`, the
+ * lane itself when `Config::token_lanes == 32`) holds experts l*V .. l*V+V-1 in registers. No
+ * shared memory.
  */
 
 #include <moe_router/config.cuh>
 #include <moe_router/numeric.hpp>
+#include <moe_router/warp/token_lanes.cuh>
 
 #include <cstdint>
 
 namespace moe_router {
 
-/// The warp's member mask (all lanes).
-constexpr unsigned full_warp_mask = 0xffffffffu;
-
-/// Is slot j of `lane` a real expert (false only for lanes past E when E % 32 != 0)?
+/// Is slot j of `lane` a real expert (false only for lanes past E when E is not a multiple of
+/// the token's lanes)?
 template <class Config>
 __device__ __forceinline__ bool holds_expert(int lane, int j)
 {
-  return Config::full_lanes || lane * Config::experts_per_lane + j < Config::num_experts;
+  return Config::full_lanes || token_lane<Config>(lane) * Config::experts_per_lane + j < Config::num_experts;
 }
 
 /**
@@ -39,7 +39,7 @@ __device__ __forceinline__ void warp_load_bias(const typename Config::bias_type*
 {
 #pragma unroll
   for (int j = 0; j < Config::experts_per_lane; ++j) {
-    const int e = lane * Config::experts_per_lane + j;
+    const int e = token_lane<Config>(lane) * Config::experts_per_lane + j;
     b[j] = (bias != nullptr && holds_expert<Config>(lane, j))
              ? detail::element_traits<typename Config::bias_type>::to_float(bias[e])
              : 0.0f;

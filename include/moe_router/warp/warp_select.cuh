@@ -78,17 +78,16 @@ __device__ __forceinline__ void warp_select_groups(int lane, lane_candidates& c)
     const std::uint32_t group_key = Config::group_score == group_score_kind::top2_sum
                                       ? order_key(add_rn(key_value(best), key_value(second)))
                                       : best;
-    const int group = lane / L;
+    const int group = token_lane<Config>(lane) / L;
     int rank = 0;
 #pragma unroll
     for (int h = 0; h < Config::num_groups; ++h) {
-      const std::uint32_t other = __shfl_sync(full_warp_mask, group_key, h * L);
+      const std::uint32_t other = token_shfl<Config>(group_key, h * L);
       rank += (other > group_key || (other == group_key && h < group)) ? 1 : 0;
     }
     c.kept = group < Config::num_groups && rank < Config::topk_group;
     if (!c.kept) c.best = c.second = excluded_key;
-    if constexpr (2 * Config::topk_group >= Config::topk)
-      c.floor = __reduce_min_sync(full_warp_mask, c.kept ? second : ~0u);
+    if constexpr (2 * Config::topk_group >= Config::topk) c.floor = token_min<Config>(c.kept ? second : ~0u);
   }
 }
 
@@ -100,8 +99,9 @@ struct warp_topk_result {
 };
 
 /**
- * @brief Shared memory of `warp_topk`: one per warp, owned by the caller (512 bytes). It may be
- * reused between calls of the same warp and overlaid with other storage between them.
+ * @brief Shared memory of `warp_topk`: one per token routed at a time (one per warp, or two with
+ * 16 lanes per token), owned by the caller (512 bytes). It may be reused between calls of the
+ * same lanes and overlaid with other storage between them.
  */
 struct warp_topk_storage {
   union {
@@ -163,17 +163,18 @@ __device__ __forceinline__ warp_topk_result warp_topk_rounds(const std::uint32_t
   lane_ranked_pair c = lane_best_pair<V>(key, score);
   if (!kept) c.key[0] = c.key[1] = excluded_key;
   warp_topk_result result{0, 0.0f, 0.0f};
-  const unsigned lanes_below = (1u << lane) - 1u;
+  const int tl = token_lane<Config>(lane);
+  const unsigned lanes_below = (1u << tl) - 1u;
 #pragma unroll
   for (int slot = 0; slot < Config::topk; ++slot) {
-    const std::uint32_t best = __reduce_max_sync(full_warp_mask, c.key[0]);
-    const unsigned holders = __ballot_sync(full_warp_mask, c.key[0] == best);
+    const std::uint32_t best = token_max<Config>(c.key[0]);
+    const unsigned holders = token_ballot<Config>(lane, c.key[0] == best);
     const bool won = c.key[0] == best && (holders & lanes_below) == 0;
     const int winner = __ffs(holders) - 1;
-    const int position = __shfl_sync(full_warp_mask, c.position[0], winner);
-    const float s = __shfl_sync(full_warp_mask, c.score[0], winner);
+    const int position = token_shfl<Config>(c.position[0], winner);
+    const float s = token_shfl<Config>(c.score[0], winner);
     result.score_sum = add_rn(result.score_sum, s);
-    if (lane == slot) {
+    if (tl == slot) {
       result.expert = winner * V + position;
       result.score = s;
     }
@@ -230,7 +231,7 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
       std::uint32_t offer = c.best, next = c.second;
 #pragma unroll
       for (int r = 0; r < K; ++r) {
-        floor = __reduce_max_sync(full_warp_mask, offer);
+        floor = token_max<Config>(offer);
         const bool taken = offer == floor;
         offer = taken ? next : offer;
         next = taken ? excluded_key : next;
@@ -244,23 +245,26 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
 #pragma unroll
     for (int j = 0; j < V; ++j) mine |= (c.kept && key[j] >= lowest) ? 1u << j : 0u;
     const int count = __popc(mine);
-    const unsigned lanes_below = (1u << lane) - 1u;
+    const int tl = token_lane<Config>(lane);
+    const unsigned lanes_below = (1u << tl) - 1u;
     int offset = 0, total = 0;
 #pragma unroll
     for (int b = 0; b < detail::count_bits<V>::value; ++b) {
-      const unsigned with_bit = __ballot_sync(full_warp_mask, (count >> b) & 1);
+      const unsigned with_bit = token_ballot<Config>(lane, (count >> b) & 1);
       offset += __popc(with_bit & lanes_below) << b;
       total += __popc(with_bit) << b;
     }
     __syncwarp();  // the previous call's reads of `storage` are done
     warp_topk_result result{0, 0.0f, 0.0f};
-    if (total > warp_lanes) {
+    // One token lane per candidate. The branch is warp-uniform: with two tokens per warp, both
+    // take the round path when either has too many candidates.
+    if (__any_sync(full_warp_mask, total > Config::token_lanes)) {
       result = detail::warp_topk_rounds<Config>(key, score, lane, c.kept);
     } else {
 #pragma unroll
       for (int j = 0; j < V; ++j) {
         if ((mine >> j) & 1u) {
-          const unsigned expert = static_cast<unsigned>(lane * V + j);
+          const unsigned expert = static_cast<unsigned>(tl * V + j);
           storage.candidate[offset] = make_uint4(key[j], expert, __float_as_uint(score[j]), 0u);
           ++offset;
         }
@@ -269,22 +273,26 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
       // 3. Candidate i sits in lane i; its rank is how many others beat it: a larger key, or
       //    the same key and a lower expert (a lower i).
       //    As one 64-bit comparison: (key, 31 - i) against (key, 31 - lane).
-      const uint4 held = lane < total ? storage.candidate[lane] : make_uint4(0u, 0u, 0u, 0u);
-      const std::uint64_t me = (static_cast<std::uint64_t>(held.x) << 32) | static_cast<unsigned>(31 - lane);
+      //    Lanes past `total` hold key 0, below every candidate. With two tokens per warp the
+      //    loop runs to the larger count (a shuffle is a warp collective).
+      const uint4 held = tl < total ? storage.candidate[tl] : make_uint4(0u, 0u, 0u, 0u);
+      const std::uint64_t me = (static_cast<std::uint64_t>(held.x) << 32) | static_cast<unsigned>(31 - tl);
+      const int rounds =
+        Config::token_lanes == warp_lanes ? total : static_cast<int>(__reduce_max_sync(full_warp_mask, total));
       int rank = 0;
-      for (int i = 0; i < total; ++i) {
-        const std::uint32_t other = __shfl_sync(full_warp_mask, held.x, i);
+      for (int i = 0; i < rounds; ++i) {
+        const std::uint32_t other = token_shfl<Config>(held.x, i);
         rank += ((static_cast<std::uint64_t>(other) << 32) | static_cast<unsigned>(31 - i)) > me ? 1 : 0;
       }
       __syncwarp();
-      if (lane < total && rank < K) {
+      if (tl < total && rank < K) {
         storage.slot.score[rank] = __uint_as_float(held.z);
         storage.slot.expert[rank] = static_cast<int>(held.y);
       }
       __syncwarp();
-      if (lane < K) {
-        result.expert = storage.slot.expert[lane];
-        result.score = storage.slot.score[lane];
+      if (tl < K) {
+        result.expert = storage.slot.expert[tl];
+        result.score = storage.slot.score[tl];
       }
 #pragma unroll
       for (int k = 0; k < K; ++k) result.score_sum = add_rn(result.score_sum, storage.slot.score[k]);
