@@ -79,7 +79,8 @@ struct route_config {
                 "TopK must be <= TopkGroup * NumExperts / NumGroups (the experts of the kept groups)");
   static_assert(TokenLanes == 32 || TokenLanes == 16,
                 "TokenLanes must be 32 (a warp per token) or 16 (a half-warp per token)");
-  static_assert(TopK <= TokenLanes, "TopK must be <= TokenLanes (32 for a warp): each lane of a token writes one slot");
+  static_assert(TopK <= TokenLanes,
+                "TopK must be <= 32, and <= TokenLanes when that is 16: each lane of a token writes one slot");
   static_assert(TokenLanes == 32 || Scoring != scoring_func::softmax,
                 "softmax needs TokenLanes == 32: its denominator is summed in the order of a 32-lane warp");
   static_assert(NumExperts <= TokenLanes * 32,

@@ -41,10 +41,11 @@ struct launch_options {
   int token_lanes = 0;
 };
 
-/// From this many tokens on, `route_fused` runs the half-warp kernel when the shape allows it:
-/// below it a token's latency matters more than the instructions it costs (the crossover
-/// measured on an H200 lies between 2048 and 4096 tokens, see docs/performance.md).
-constexpr std::int64_t fused_half_warp_min_tokens = 4096;
+/// From this many tokens on, `route_fused` runs the half-warp kernel when the shape allows it.
+/// Below it a token's latency matters more than the instructions it costs: on an H200 with
+/// the benchmark's inputs the half-warp kernel is 19% slower at 8192 tokens (few tokens per
+/// warp), even at 32768 and 11% faster at 131072 (see docs/performance.md).
+constexpr std::int64_t fused_half_warp_min_tokens = 65536;
 
 /// Does `Config` have a half-warp (16 lanes per token) fused kernel?
 template <class Config>
