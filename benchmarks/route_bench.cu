@@ -147,6 +147,7 @@ struct row {
   bool in_l2;
   double fused_us, reference_us, floor_us;
   double bytes;
+  int lanes = 32;  ///< lanes per token of the kernel route_fused ran
 };
 
 template <class Config>
@@ -155,11 +156,19 @@ void bench_config(const char* name, const std::vector<std::int64_t>& token_count
 {
   using logit_type = typename Config::logit_type;
   constexpr int E = Config::num_experts, K = Config::topk, slots = K + 1;
-  cudaFuncAttributes attributes{};
-  BENCH_CHECK(cudaFuncGetAttributes(&attributes, moe_router::fused_route_kernel<Config>));
-  std::printf("# %s logits=%s: fused kernel uses %d registers, %zu bytes local (spills/stack), %zu bytes shared\n", name,
-              moe_router::to_string(Config::logits_data_type), attributes.numRegs, attributes.localSizeBytes,
-              attributes.sharedSizeBytes);
+  auto report = [&](const void* kernel, int lanes) {
+    cudaFuncAttributes attributes{};
+    BENCH_CHECK(cudaFuncGetAttributes(&attributes, kernel));
+    std::printf("# %s logits=%s: fused kernel (%d lanes per token) uses %d registers, %zu bytes local (spills/stack), "
+                "%zu bytes shared\n",
+                name, moe_router::to_string(Config::logits_data_type), lanes, attributes.numRegs,
+                attributes.localSizeBytes, attributes.sharedSizeBytes);
+  };
+  report(reinterpret_cast<const void*>(moe_router::fused_route_kernel<typename Config::template with_token_lanes<32>>),
+         32);
+  if constexpr (moe_router::fused_half_warp_available<Config>())
+    report(reinterpret_cast<const void*>(moe_router::fused_route_kernel<typename Config::template with_token_lanes<16>>),
+           16);
   float* bias = nullptr;
   BENCH_CHECK(cudaMalloc(&bias, E * sizeof(float)));
   fill_normal<<<4, 256, 0, stream>>>(bias, E, 7, 0.05f);
@@ -204,6 +213,11 @@ void bench_config(const char* name, const std::vector<std::int64_t>& token_count
     }
     const int replays = quick ? 5 : 25;
     row r{name, moe_router::to_string(Config::logits_data_type), tokens, !rotate, 0, 0, 0, 0};
+    // The kernel route_fused chooses for this batch (see route.cuh).
+    r.lanes = moe_router::fused_half_warp_available<Config>() &&
+                  tokens >= moe_router::fused_half_warp_min_tokens<Config>()
+                ? 16
+                : 32;
     r.fused_us = time_per_call_us(
       [&](int set, cudaStream_t s) { BENCH_CHECK(moe_router::route_fused<Config>(params(set), s)); }, sets, replays,
       stream);
@@ -223,9 +237,9 @@ void bench_config(const char* name, const std::vector<std::int64_t>& token_count
         [&](int set, cudaStream_t s) { BENCH_CHECK(moe_router::route_reference(params(set), s)); }, sets, 3, stream);
     r.bytes = set_bytes + static_cast<double>(tokens) * slots * (sizeof(float) + sizeof(std::int32_t));
     rows.push_back(r);
-    std::printf("%-12s %-5s %7lld %-3s fused %9.2f us  floor %9.2f us  x%5.2f  %7.0f GB/s  ref %10.2f us\n", name,
-                r.logits.c_str(), static_cast<long long>(tokens), r.in_l2 ? "L2" : "HBM", r.fused_us, r.floor_us,
-                r.fused_us / r.floor_us, r.bytes / r.fused_us / 1e3, r.reference_us);
+    std::printf("%-12s %-5s %7lld %-3s fused(%2d) %9.2f us  floor %9.2f us  x%5.2f  %7.0f GB/s  ref %10.2f us\n", name,
+                r.logits.c_str(), static_cast<long long>(tokens), r.in_l2 ? "L2" : "HBM", r.lanes, r.fused_us,
+                r.floor_us, r.fused_us / r.floor_us, r.bytes / r.fused_us / 1e3, r.reference_us);
     std::fflush(stdout);
     for (auto* l : logits) BENCH_CHECK(cudaFree(l));
     BENCH_CHECK(cudaFree(weights));
@@ -302,23 +316,24 @@ int main(int argc, char** argv)
 
   FILE* csv = std::fopen(csv_path.c_str(), "w");
   if (csv != nullptr) {
-    std::fprintf(csv, "device,shape,logits,tokens,inputs,fused_us,floor_us,fused_over_floor,fused_tokens_per_s,"
-                      "fused_GBps,reference_us\n");
+    std::fprintf(csv, "device,shape,logits,tokens,inputs,lanes_per_token,fused_us,floor_us,fused_over_floor,"
+                      "fused_tokens_per_s,fused_GBps,reference_us\n");
     for (const row& r : rows)
-      std::fprintf(csv, "%s,%s,%s,%lld,%s,%.3f,%.3f,%.3f,%.4g,%.1f,%.3f\n", prop.name, r.shape.c_str(),
-                   r.logits.c_str(), static_cast<long long>(r.tokens), r.in_l2 ? "L2" : "HBM", r.fused_us, r.floor_us,
-                   r.fused_us / r.floor_us, r.tokens / (r.fused_us * 1e-6), r.bytes / r.fused_us / 1e3,
+      std::fprintf(csv, "%s,%s,%s,%lld,%s,%d,%.3f,%.3f,%.3f,%.4g,%.1f,%.3f\n", prop.name, r.shape.c_str(),
+                   r.logits.c_str(), static_cast<long long>(r.tokens), r.in_l2 ? "L2" : "HBM", r.lanes, r.fused_us,
+                   r.floor_us, r.fused_us / r.floor_us, r.tokens / (r.fused_us * 1e-6), r.bytes / r.fused_us / 1e3,
                    r.reference_us);
     std::fclose(csv);
     std::printf("# wrote %s\n", csv_path.c_str());
   }
 
   // The summary table (last, so that it ends the output).
-  std::printf("\n| shape | logits | tokens | inputs | fused us | floor us | fused/floor | fused GB/s | Mtok/s | reference us |\n");
-  std::printf("|---|---|---:|---|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("\n| shape | logits | tokens | inputs | lanes | fused us | floor us | fused/floor | fused GB/s | Mtok/s | "
+              "reference us |\n");
+  std::printf("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const row& r : rows)
-    std::printf("| %s | %s | %lld | %s | %.2f | %.2f | %.2f | %.0f | %.1f | %s |\n", r.shape.c_str(), r.logits.c_str(),
-                static_cast<long long>(r.tokens), r.in_l2 ? "L2" : "HBM", r.fused_us, r.floor_us,
+    std::printf("| %s | %s | %lld | %s | %d | %.2f | %.2f | %.2f | %.0f | %.1f | %s |\n", r.shape.c_str(),
+                r.logits.c_str(), static_cast<long long>(r.tokens), r.in_l2 ? "L2" : "HBM", r.lanes, r.fused_us, r.floor_us,
                 r.fused_us / r.floor_us, r.bytes / r.fused_us / 1e3, r.tokens / r.fused_us,
                 r.reference_us > 0 ? std::to_string(r.reference_us).c_str() : "-");
   BENCH_CHECK(cudaStreamDestroy(stream));

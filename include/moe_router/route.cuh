@@ -41,17 +41,25 @@ struct launch_options {
   int token_lanes = 0;
 };
 
-/// From this many tokens on, `route_fused` runs the half-warp kernel when the shape allows it.
-/// Below it a token's latency matters more than the instructions it costs: on an H200 with
-/// the benchmark's inputs the half-warp kernel is 19% slower at 8192 tokens (few tokens per
-/// warp), even at 32768 and 11% faster at 131072 (see docs/performance.md).
-constexpr std::int64_t fused_half_warp_min_tokens = 65536;
-
 /// Does `Config` have a half-warp (16 lanes per token) fused kernel?
 template <class Config>
 constexpr bool fused_half_warp_available()
 {
   return detail::half_warp_eligible<Config>();
+}
+
+/**
+ * @brief From this many tokens on, `route_fused` runs `Config`'s half-warp kernel (when it has
+ * one). Below it a token's latency matters more than the instructions it saves. Measured on an
+ * H200 with the benchmark's inputs: with at most 10 experts per half-warp lane (GLM-4.5, 160
+ * experts) the half-warp kernel is 1.16x to 1.29x faster from 8192 tokens on; with 16
+ * (DeepSeek-V3, 256 experts: 127 registers, half the resident warps) it is slower up to 8192
+ * tokens, even at 32768 and 1.07x to 1.12x faster at 131072 (docs/performance.md).
+ */
+template <class Config>
+constexpr std::int64_t fused_half_warp_min_tokens()
+{
+  return (Config::num_experts + 15) / 16 <= 10 ? 8192 : 65536;
 }
 
 namespace detail {
@@ -147,7 +155,7 @@ cudaError_t route_fused(const route_params& p, cudaStream_t stream = 0, launch_o
 
   if constexpr (fused_half_warp_available<Config>()) {
     const bool half = options.token_lanes == 16 ||
-                      (options.token_lanes == 0 && p.num_tokens >= fused_half_warp_min_tokens);
+                      (options.token_lanes == 0 && p.num_tokens >= fused_half_warp_min_tokens<Config>());
     if (half) return detail::launch_fused<typename Config::template with_token_lanes<16>>(p, stream, options);
   }
   return detail::launch_fused<typename Config::template with_token_lanes<32>>(p, stream, options);
