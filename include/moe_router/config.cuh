@@ -122,7 +122,7 @@ struct route_config {
   static_assert(NumGroups == 1 || (experts_per_group % experts_per_lane == 0 &&
                                    detail::is_power_of_two(experts_per_group / experts_per_lane)),
                 "with NumGroups > 1 the fused kernel needs each group to be a power-of-two number of whole "
-                "lanes: NumExperts / NumGroups must be ceil(NumExperts / 32) times a power of two (other shapes "
+                "lanes: NumExperts / NumGroups must be ceil(NumExperts / TokenLanes) times a power of two (other shapes "
                 "run on the reference kernel)");
 
   /// The same shape and types routed by `Lanes` lanes per token.

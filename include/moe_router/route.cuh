@@ -54,7 +54,8 @@ constexpr bool fused_half_warp_available()
  * H200 with the benchmark's inputs: with at most 10 experts per half-warp lane (GLM-4.5, 160
  * experts) the half-warp kernel is 1.16x to 1.29x faster from 8192 tokens on; with 16
  * (DeepSeek-V3, 256 experts: 127 registers, half the resident warps) it is slower up to 8192
- * tokens, even at 32768 and 1.07x to 1.12x faster at 131072 (docs/performance.md).
+ * tokens, even at 32768 and 1.07x to 1.12x faster at 131072 (docs/performance.md), so the
+ * threshold sits between those two (65536 itself was not measured).
  */
 template <class Config>
 constexpr std::int64_t fused_half_warp_min_tokens()

@@ -18,9 +18,9 @@
  * keys give one. Only the candidates at or above `floor` can be in the top-K, usually K to a few
  * more. The warp packs them into shared memory in expert order (one per lane), and each ranks
  * itself against the others by key, then by expert (a loop of one shuffle per candidate). Rank r
- * < K is slot r. When more than 32 candidates reach `floor` (many equal keys), the warp takes
- * the exact round-per-slot path instead (`detail::warp_topk_rounds`); both give the contract's
- * order, so which one ran never shows in the output.
+ * < K is slot r. When more candidates reach `floor` than the token has lanes (32, or 16; many
+ * equal keys), the warp takes the exact round-per-slot path instead (`detail::warp_topk_rounds`);
+ * both give the contract's order, so which one ran never shows in the output.
  */
 
 #include <moe_router/config.cuh>
