@@ -227,6 +227,36 @@ TEST_CASE("key_value gives back the value of every key of a real value", "[numer
   CHECK(std::isnan(key_value(nan_key)));
 }
 
+TEST_CASE("no score function returns -0.0, so choice_key(s, b) is order_key(s + b)", "[numeric][order_key]")
+{
+  // The logits that reach the corners of the score functions, then random bit patterns.
+  std::vector<float> logits = {-0.0f, 0.0f, -inf_f, inf_f, -1e30f, 1e30f, -200.0f, -104.0f, -88.7f, -87.0f, -20.0f,
+                               20.0f, 20.5f, -1e-45f, 1e-45f, -FLT_MIN, FLT_MIN, float_of(0x7fc00000u),
+                               float_of(0xffc00000u)};
+  std::mt19937 rng(44);
+  for (int i = 0; i < 20000; ++i) logits.push_back(float_of(rng()));
+  std::vector<float> scores;
+  for (const float x : logits) {
+    scores.push_back(sigmoid_score(x));
+    scores.push_back(sqrtsoftplus_score(x));
+    scores.push_back(softmax_numerator(x, 0.0f) / 3.0f);
+    scores.push_back(softmax_numerator(x, x));
+  }
+  int negative_zeros = 0;
+  for (const float s : scores) negative_zeros += bits_of(s) == 0x80000000u ? 1 : 0;
+  CHECK(negative_zeros == 0);
+
+  const std::vector<float> biases = {0.0f, -0.0f, 1.0f, -1.0f, -inf_f, inf_f, float_of(0x7fc00000u), 1e-45f, -1e-45f,
+                                     -FLT_MAX, 0.05f, -0.05f};
+  int wrong = 0;
+  for (const float s : scores)
+    for (const float b : biases)
+      if (choice_key(s, b) != order_key(s + b) && ++wrong < 5) FAIL_CHECK(s << " + " << b);
+  CHECK(wrong == 0);
+  // The precondition matters: -0.0 + -0.0 is -0.0, which order_key ranks as +0.0.
+  CHECK(choice_key(-0.0f, -0.0f) != order_key(-0.0f));
+}
+
 // ---- canonical_sum -------------------------------------------------------------------------------
 
 TEST_CASE("canonical_sum pairs lane 0 with lane 16 before it sees lane 1", "[numeric][canonical_sum]")

@@ -13,6 +13,7 @@
 #include "validation/entry_points.cuh"
 
 #include <moe_router/dispatch.cuh>
+#include <moe_router/model_configs.cuh>
 #include <moe_router/error.hpp>
 #include <moe_router/route.cuh>
 #include <moe_router/types.hpp>
@@ -23,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -143,6 +145,34 @@ TEST_CASE("route_fused refuses parameters of another shape or type, naming the c
   p.num_tokens = 0;  // nothing to launch: matching is all this checks
   CHECK(call_route_fused_deepseek_v3(p, 0) == cudaSuccess);
   CHECK(std::string(last_error_message()).empty());
+}
+
+TEST_CASE("which compiled shapes have a half-warp kernel, and from how many tokens route_fused runs it",
+          "[validation][no_gpu]")
+{
+  // Sigmoid, E <= 256, K <= 16, groups of whole half-warp lanes: the half-warp kernel exists.
+  static_assert(fused_half_warp_available<deepseek_v3_config<>>(), "DeepSeek-V3");
+  static_assert(fused_half_warp_available<glm_4_5_config<>>(), "GLM-4.5");
+  static_assert(fused_half_warp_available<minimax_m2_config<>>(), "MiniMax-M2");
+  static_assert(fused_half_warp_available<llama_4_config<>>(), "Llama-4");
+  static_assert(fused_half_warp_available<llama_4_scout_config<>>(), "Llama-4 with 16 experts");
+  // Softmax, sqrtsoftplus, more than 256 experts, K > 16: only the warp kernel.
+  static_assert(!fused_half_warp_available<qwen3_moe_config<>>(), "softmax");
+  static_assert(!fused_half_warp_available<deepseek_v2_config<>>(), "softmax with groups");
+  static_assert(!fused_half_warp_available<deepseek_v4_flash_config<>>(), "sqrtsoftplus");
+  static_assert(!fused_half_warp_available<kimi_k2_config<>>(), "384 experts");
+  static_assert(!fused_half_warp_available<experts_512_top22_config<>>(), "512 experts, K = 22");
+  static_assert(!fused_half_warp_available<experts_1024_config<>>(), "1024 experts");
+  static_assert(!fused_half_warp_available<route_config<256, 8, 4, 20>>(), "K = 20 > 16");
+  // At most 10 experts per half-warp lane: from 8192 tokens; more: from 65536.
+  CHECK(fused_half_warp_min_tokens<glm_4_5_config<>>() == 8192);
+  CHECK(fused_half_warp_min_tokens<llama_4_config<>>() == 8192);
+  CHECK(fused_half_warp_min_tokens<deepseek_v3_config<>>() == 65536);
+  CHECK(fused_half_warp_min_tokens<minimax_m2_config<>>() == 65536);
+  // The 16-lane configuration: 16 experts per lane for DeepSeek-V3, its groups 2 lanes each.
+  using half = deepseek_v3_config<>::with_token_lanes<16>;
+  static_assert(half::token_lanes == 16 && half::experts_per_lane == 16 && half::lanes_per_group == 2, "layout");
+  static_assert(std::is_same<half::with_token_lanes<32>, deepseek_v3_config<>>::value, "round trip");
 }
 
 TEST_CASE("route_fused refuses a launch_options::token_lanes it cannot honour", "[validation][no_gpu]")
