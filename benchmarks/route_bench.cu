@@ -214,10 +214,7 @@ void bench_config(const char* name, const std::vector<std::int64_t>& token_count
     const int replays = quick ? 5 : 25;
     row r{name, moe_router::to_string(Config::logits_data_type), tokens, !rotate, 0, 0, 0, 0};
     // The kernel route_fused chooses for this batch (see route.cuh).
-    r.lanes = moe_router::fused_half_warp_available<Config>() &&
-                  tokens >= moe_router::fused_half_warp_min_tokens<Config>()
-                ? 16
-                : 32;
+    r.lanes = moe_router::fused_token_lanes<Config>(tokens);
     r.fused_us = time_per_call_us(
       [&](int set, cudaStream_t s) { BENCH_CHECK(moe_router::route_fused<Config>(params(set), s)); }, sets, replays,
       stream);

@@ -122,8 +122,8 @@ struct route_config {
   static_assert(NumGroups == 1 || (experts_per_group % experts_per_lane == 0 &&
                                    detail::is_power_of_two(experts_per_group / experts_per_lane)),
                 "with NumGroups > 1 the fused kernel needs each group to be a power-of-two number of whole "
-                "lanes: NumExperts / NumGroups must be ceil(NumExperts / TokenLanes) times a power of two (other shapes "
-                "run on the reference kernel)");
+                "lanes: NumExperts / NumGroups must be ceil(NumExperts / TokenLanes) times a power of two "
+                "(other shapes run on the reference kernel)");
 
   /// The same shape and types routed by `Lanes` lanes per token.
   template <int Lanes>
@@ -139,24 +139,5 @@ struct route_config {
            p.ids_type == ids_index_type;
   }
 };
-
-namespace detail {
-/**
- * Does `Config`'s shape gain from 16 lanes per token (two tokens per warp)? The cross-lane steps
- * then serve two tokens per instruction, while each lane's own work doubles; measured on an
- * H200 that pays for sigmoid scoring when a lane holds at most 16 experts (E <= 256; more costs
- * registers and occupancy). sqrtsoftplus (whose per-expert work dominates: +4% at best),
- * softmax (summed in a 32-lane order), K > 16 and group shapes that do not fall on whole
- * half-warp lanes keep 32 lanes.
- */
-template <class Config>
-constexpr bool half_warp_eligible()
-{
-  constexpr int E = Config::num_experts, G = Config::num_groups;
-  constexpr int V16 = (E + 15) / 16;
-  return Config::scoring == scoring_func::sigmoid && E <= 256 && Config::topk <= 16 &&
-         (G == 1 || ((E / G) % V16 == 0 && is_power_of_two((E / G) / V16)));
-}
-}  // namespace detail
 
 }  // namespace moe_router

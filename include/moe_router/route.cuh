@@ -41,11 +41,23 @@ struct launch_options {
   int token_lanes = 0;
 };
 
-/// Does `Config` have a half-warp (16 lanes per token) fused kernel?
+/**
+ * @brief Does `Config` have a half-warp (16 lanes per token) fused kernel?
+ *
+ * It does where its shape gains from 16 lanes per token (two tokens per warp). The cross-lane
+ * steps then serve two tokens per instruction, while each lane's own work doubles; measured on
+ * an H200 that pays for sigmoid scoring when a lane holds at most 16 experts (E <= 256; more
+ * costs registers and occupancy). sqrtsoftplus (whose per-expert work dominates: +4% at best),
+ * softmax (summed in a 32-lane order), K > 16 and group shapes that do not fall on whole
+ * half-warp lanes keep 32 lanes.
+ */
 template <class Config>
 constexpr bool fused_half_warp_available()
 {
-  return detail::half_warp_eligible<Config>();
+  constexpr int E = Config::num_experts, G = Config::num_groups;
+  constexpr int V16 = (E + 15) / 16;
+  return Config::scoring == scoring_func::sigmoid && E <= 256 && Config::topk <= 16 &&
+         (G == 1 || ((E / G) % V16 == 0 && detail::is_power_of_two((E / G) / V16)));
 }
 
 /**
@@ -61,6 +73,15 @@ template <class Config>
 constexpr std::int64_t fused_half_warp_min_tokens()
 {
   return (Config::num_experts + 15) / 16 <= 10 ? 8192 : 65536;
+}
+
+/// Lanes per token of the kernel `route_fused<Config>` runs for `num_tokens` tokens with
+/// `token_lanes` (`launch_options::token_lanes`, assumed valid): 16 or 32.
+template <class Config>
+constexpr int fused_token_lanes(std::int64_t num_tokens, int token_lanes = 0)
+{
+  if (!fused_half_warp_available<Config>() || token_lanes == 32) return 32;
+  return token_lanes == 16 || num_tokens >= fused_half_warp_min_tokens<Config>() ? 16 : 32;
 }
 
 namespace detail {
@@ -155,9 +176,8 @@ cudaError_t route_fused(const route_params& p, cudaStream_t stream = 0, launch_o
 #endif
 
   if constexpr (fused_half_warp_available<Config>()) {
-    const bool half = options.token_lanes == 16 ||
-                      (options.token_lanes == 0 && p.num_tokens >= fused_half_warp_min_tokens<Config>());
-    if (half) return detail::launch_fused<typename Config::template with_token_lanes<16>>(p, stream, options);
+    if (fused_token_lanes<Config>(p.num_tokens, options.token_lanes) == 16)
+      return detail::launch_fused<typename Config::template with_token_lanes<16>>(p, stream, options);
   }
   return detail::launch_fused<typename Config::template with_token_lanes<32>>(p, stream, options);
 }

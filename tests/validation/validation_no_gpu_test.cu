@@ -169,6 +169,13 @@ TEST_CASE("which compiled shapes have a half-warp kernel, and from how many toke
   CHECK(fused_half_warp_min_tokens<llama_4_config<>>() == 8192);
   CHECK(fused_half_warp_min_tokens<deepseek_v3_config<>>() == 65536);
   CHECK(fused_half_warp_min_tokens<minimax_m2_config<>>() == 65536);
+  // The kernel route_fused picks: by batch size, unless launch_options::token_lanes forces one.
+  static_assert(fused_token_lanes<deepseek_v3_config<>>(65535) == 32, "below the threshold");
+  static_assert(fused_token_lanes<deepseek_v3_config<>>(65536) == 16, "at the threshold");
+  static_assert(fused_token_lanes<deepseek_v3_config<>>(1, 16) == 16, "forced half-warp");
+  static_assert(fused_token_lanes<deepseek_v3_config<>>(1 << 20, 32) == 32, "forced warp");
+  static_assert(fused_token_lanes<glm_4_5_config<>>(8192) == 16, "GLM-4.5 from 8192");
+  static_assert(fused_token_lanes<kimi_k2_config<>>(1 << 20) == 32, "no half-warp kernel");
   // The 16-lane configuration: 16 experts per lane for DeepSeek-V3, its groups 2 lanes each.
   using half = deepseek_v3_config<>::with_token_lanes<16>;
   static_assert(half::token_lanes == 16 && half::experts_per_lane == 16 && half::lanes_per_group == 2, "layout");

@@ -10,9 +10,9 @@
  *
  * Each warp loads the bias once, then walks its tokens with a stride of the whole grid and
  * loads the next token's logits before it routes the current one, so that a load is always in
- * flight behind the arithmetic. Routing itself is `warp_route_token` (32 lanes per token) or
- * the same pieces called one by one (16 lanes per token, two tokens per warp, where a half may
- * have no row to store), the calls a user's kernel makes.
+ * flight behind the arithmetic. Routing itself is `warp_route_token`, the call a user's kernel
+ * makes; with 16 lanes per token (two tokens per warp) a half whose token has no row to store
+ * routes without storing.
  */
 
 #include <moe_router/config.cuh>
@@ -101,15 +101,8 @@ __global__ void __launch_bounds__(fused_block_threads) fused_route_kernel(const 
       const std::int64_t t = base + token_slot;
       const logit_fragment<Config> current = next;
       if (t + step < num_valid) warp_load_logits<Config>(logits + (t + step) * stride, lane, next);
-      float x[V], score[V];
-      std::uint32_t key[V];
-      fragment_to_float<Config>(current, x);
-      warp_score<Config>(x, bias, lane, score, key);
-      lane_candidates candidates = lane_best_two<V>(key);
-      warp_select_groups<Config>(lane, candidates);
-      const warp_topk_result result = warp_topk<Config>(key, score, lane, candidates, token_storage);
-      warp_store_row<Config>(result, lane, p, t, Config::num_experts + static_cast<int>(shared_offset),
-                             t < num_valid);
+      warp_route_token<Config>(current, bias, lane, p, t, Config::num_experts + static_cast<int>(shared_offset),
+                               token_storage, t < num_valid);
       if (t >= num_valid && t < num_tokens) warp_store_padding_row<Config>(lane, p, t);
       shared_offset += shared_step;
       if (shared_offset >= num_shared) shared_offset -= num_shared;

@@ -38,12 +38,13 @@ __device__ __forceinline__ int shared_slot_id(const route_params& p, std::int64_
  * @param p         options and outputs (see `warp_store_row`)
  * @param shared_id E + token mod NS (`shared_slot_id`), when the shared slot is used
  * @param storage   this warp's shared memory for `warp_topk`
+ * @param write     false: route, but store nothing (see `warp_store_row`)
  */
 template <class Config>
 __device__ __forceinline__ void warp_route_token(const float (&x)[Config::experts_per_lane],
                                                  const float (&bias)[Config::experts_per_lane], int lane,
                                                  const route_params& p, std::int64_t token, int shared_id,
-                                                 warp_topk_storage& storage)
+                                                 warp_topk_storage& storage, bool write = true)
 {
   constexpr int V = Config::experts_per_lane;
   float score[V];
@@ -52,7 +53,7 @@ __device__ __forceinline__ void warp_route_token(const float (&x)[Config::expert
   lane_candidates candidates = lane_best_two<V>(key);
   warp_select_groups<Config>(lane, candidates);
   const warp_topk_result result = warp_topk<Config>(key, score, lane, candidates, storage);
-  warp_store_row<Config>(result, lane, p, token, shared_id);
+  warp_store_row<Config>(result, lane, p, token, shared_id, write);
 }
 
 /**
@@ -61,28 +62,29 @@ __device__ __forceinline__ void warp_route_token(const float (&x)[Config::expert
  * @param p         options and outputs (see `warp_store_row`)
  * @param shared_id E + token mod NS, when the shared slot is used
  * @param storage   this warp's shared memory for `warp_topk`
+ * @param write     false: route, but store nothing (see `warp_store_row`)
  */
 template <class Config>
 __device__ __forceinline__ void warp_route_token(const logit_fragment<Config>& fragment,
                                                  const float (&bias)[Config::experts_per_lane], int lane,
                                                  const route_params& p, std::int64_t token, int shared_id,
-                                                 warp_topk_storage& storage)
+                                                 warp_topk_storage& storage, bool write = true)
 {
   float x[Config::experts_per_lane];
   fragment_to_float<Config>(fragment, x);
-  warp_route_token<Config>(x, bias, lane, p, token, shared_id, storage);
+  warp_route_token<Config>(x, bias, lane, p, token, shared_id, storage, write);
 }
 
 /// Load row `token` of `p.logits` and route it (for kernels that do not prefetch).
 template <class Config>
 __device__ __forceinline__ void warp_route_token(const float (&bias)[Config::experts_per_lane], int lane,
                                                  const route_params& p, std::int64_t token, int shared_id,
-                                                 warp_topk_storage& storage)
+                                                 warp_topk_storage& storage, bool write = true)
 {
   logit_fragment<Config> fragment;
   warp_load_logits<Config>(static_cast<const typename Config::logit_type*>(p.logits) + token * p.stride(), lane,
                            fragment);
-  warp_route_token<Config>(fragment, bias, lane, p, token, shared_id, storage);
+  warp_route_token<Config>(fragment, bias, lane, p, token, shared_id, storage, write);
 }
 
 }  // namespace moe_router

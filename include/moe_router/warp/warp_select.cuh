@@ -60,7 +60,7 @@ __device__ __forceinline__ lane_candidates lane_best_two(const std::uint32_t (&k
  * counts twice) or its largest (max), merged over the group's lanes with xor shuffles. Every
  * lane then ranks its group against all G (equal scores: lower group first). Lanes of dropped
  * groups are no longer `kept`. When 2*TG >= K, `floor` becomes the smallest of the kept groups'
- * two best keys (one `__reduce_min_sync`).
+ * two best keys (one `token_min`).
  */
 template <class Config>
 __device__ __forceinline__ void warp_select_groups(int lane, lane_candidates& c)
@@ -93,15 +93,16 @@ __device__ __forceinline__ void warp_select_groups(int lane, lane_candidates& c)
 
 /// What `warp_topk` leaves in each lane.
 struct warp_topk_result {
-  int expert;       ///< lane k < K: the expert of slot k (before expert_map)
-  float score;      ///< lane k < K: its unbiased score
+  int expert;       ///< token lane k < K: the expert of slot k (before expert_map)
+  float score;      ///< token lane k < K: its unbiased score
   float score_sum;  ///< every lane: the K scores summed in slot order (fp32, from 0.0f)
 };
 
 /**
  * @brief Shared memory of `warp_topk`: one per token routed at a time (one per warp, or two with
  * 16 lanes per token), owned by the caller (512 bytes). It may be reused between calls of the
- * same lanes and overlaid with other storage between them.
+ * same lanes, and overlaid with other storage between them after a `__syncwarp()` (a call
+ * starts with one but does not end with one).
  */
 struct warp_topk_storage {
   union {
@@ -208,7 +209,7 @@ struct count_bits<0> {
 }  // namespace detail
 
 /**
- * @brief The K best candidates of the warp, in rank order: slot k goes to lane k.
+ * @brief The K best candidates of the token, in rank order: slot k goes to token lane k.
  * @param key     the lane's V choice keys (from `warp_score`)
  * @param score   the lane's V scores
  * @param c       the lane's candidates after `warp_select_groups`
