@@ -169,6 +169,13 @@ void bench_config(const char* name, const std::vector<std::int64_t>& token_count
   if constexpr (moe_router::fused_half_warp_available<Config>())
     report(reinterpret_cast<const void*>(moe_router::fused_route_kernel<typename Config::template with_token_lanes<16>>),
            16);
+  if constexpr (moe_router::fused_tiled_available<Config>()) {
+    using tiled = typename Config::template with_token_lanes<8>;
+    report(reinterpret_cast<const void*>(moe_router::tiled_route_kernel<tiled>), 8);
+    std::printf("# %s logits=%s: tiled kernel: %zu bytes of dynamic shared memory per block of %d warps\n", name,
+                moe_router::to_string(Config::logits_data_type), sizeof(moe_router::tiled_block_storage<tiled>),
+                moe_router::tiled_warps_per_block);
+  }
   float* bias = nullptr;
   BENCH_CHECK(cudaMalloc(&bias, E * sizeof(float)));
   fill_normal<<<4, 256, 0, stream>>>(bias, E, 7, 0.05f);

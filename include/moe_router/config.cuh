@@ -60,9 +60,11 @@ constexpr int warp_lanes = 32;
  * @tparam LogitT     float, __nv_bfloat16 or __half
  * @tparam BiasT      float or __nv_bfloat16 (a null bias pointer means no bias)
  * @tparam IdT        std::int32_t or std::int64_t
- * @tparam TokenLanes lanes that route one token: 32 (a warp; the default) or 16 (a half-warp,
- *                    two tokens per warp: fewer instructions per token for the cross-lane steps,
- *                    which the fused kernel uses for large batches; not with softmax)
+ * @tparam TokenLanes lanes that route one token: 32 (a warp; the default), 16 (a half-warp, two
+ *                    tokens per warp) or 8 (four tokens per warp, their rows staged in shared
+ *                    memory: the tiled kernel, see kernel/tiled_route_kernel.cuh). Fewer lanes
+ *                    serve more tokens with each cross-lane instruction, which large batches
+ *                    gain from; not with softmax
  */
 template <int NumExperts, int NumGroups, int TopkGroup, int TopK, scoring_func Scoring = scoring_func::sigmoid,
           group_score_kind GroupScore = group_score_kind::top2_sum, class LogitT = float, class BiasT = float,
@@ -77,14 +79,15 @@ struct route_config {
   static_assert(TopK >= 1, "TopK must be >= 1");
   static_assert(TopK <= TopkGroup * (NumExperts / NumGroups),
                 "TopK must be <= TopkGroup * NumExperts / NumGroups (the experts of the kept groups)");
-  static_assert(TokenLanes == 32 || TokenLanes == 16,
-                "TokenLanes must be 32 (a warp per token) or 16 (a half-warp per token)");
+  static_assert(TokenLanes == 32 || TokenLanes == 16 || TokenLanes == 8,
+                "TokenLanes must be 32 (a warp per token), 16 (a half-warp per token) or 8 (the tiled kernel)");
   static_assert(TopK <= TokenLanes,
-                "TopK must be <= 32, and <= TokenLanes when that is 16: each lane of a token writes one slot");
+                "TopK must be <= 32, and <= TokenLanes when that is 16 or 8: each lane of a token writes one slot");
   static_assert(TokenLanes == 32 || Scoring != scoring_func::softmax,
                 "softmax needs TokenLanes == 32: its denominator is summed in the order of a 32-lane warp");
-  static_assert(NumExperts <= TokenLanes * 32,
-                "with TokenLanes == 16, NumExperts must be <= 512 (at most 32 experts per lane)");
+  static_assert(NumExperts <= TokenLanes * (TokenLanes == 8 ? 64 : 32),
+                "with TokenLanes == 16 or 8, NumExperts must be <= 512 (at most 32 experts per lane in registers, "
+                "64 per lane in the tiled kernel's shared memory)");
   static_assert(NumGroups == 1 || GroupScore != group_score_kind::top2_sum || NumExperts / NumGroups >= 2,
                 "the top2_sum group score needs at least 2 experts per group (NumExperts / NumGroups >= 2)");
   static_assert(std::is_same<LogitT, float>::value || std::is_same<LogitT, __nv_bfloat16>::value ||

@@ -13,6 +13,7 @@
 #include <moe_router/dispatch.cuh>
 #include <moe_router/error.hpp>
 #include <moe_router/kernel/fused_route_kernel.cuh>
+#include <moe_router/kernel/tiled_route_kernel.cuh>
 #include <moe_router/model_configs.cuh>
 #include <moe_router/numeric.hpp>
 #include <moe_router/reference/host_reference.hpp>
@@ -21,8 +22,11 @@
 #include <moe_router/route.cuh>
 #include <moe_router/types.hpp>
 #include <moe_router/validate.hpp>
+#include <moe_router/warp/token_lanes.cuh>
 #include <moe_router/warp/warp_epilogue.cuh>
 #include <moe_router/warp/warp_load_logits.cuh>
 #include <moe_router/warp/warp_route_token.cuh>
 #include <moe_router/warp/warp_score.cuh>
 #include <moe_router/warp/warp_select.cuh>
+#include <moe_router/warp/warp_stage_rows.cuh>
+#include <moe_router/warp/warp_tile_select.cuh>

@@ -15,6 +15,7 @@
 #include <moe_router/detail/debug_checks.cuh>
 #include <moe_router/error.hpp>
 #include <moe_router/kernel/fused_route_kernel.cuh>
+#include <moe_router/kernel/tiled_route_kernel.cuh>
 #include <moe_router/reference/reference_kernel.cuh>
 #include <moe_router/types.hpp>
 #include <moe_router/validate.hpp>
@@ -22,7 +23,9 @@
 #include <cuda_runtime_api.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <limits>
 
 namespace moe_router {
 
@@ -37,7 +40,9 @@ struct launch_options {
   bool programmatic_dependent_launch = false;
   /// Lanes per token of the fused kernel: 0 (the default) chooses by batch size, 32 forces a
   /// warp per token, 16 a half-warp per token where the shape allows it
-  /// (`fused_half_warp_available<Config>()`; asking for it elsewhere is an error).
+  /// (`fused_half_warp_available<Config>()`), 8 the tiled kernel where the shape allows it
+  /// (`fused_tiled_available<Config>()`) and the rows are 16-byte aligned (unaligned rows run
+  /// with 32 lanes). Asking for a kernel the shape does not have is an error.
   int token_lanes = 0;
 };
 
@@ -75,22 +80,93 @@ constexpr std::int64_t fused_half_warp_min_tokens()
   return (Config::num_experts + 15) / 16 <= 10 ? 8192 : 65536;
 }
 
-/// Lanes per token of the kernel `route_fused<Config>` runs for `num_tokens` tokens with
-/// `token_lanes` (`launch_options::token_lanes`, assumed valid): 16 or 32.
+/**
+ * @brief Does `Config` have a tiled fused kernel (8 lanes per token, four tokens per warp, rows
+ * staged in shared memory; kernel/tiled_route_kernel.cuh)?
+ *
+ * It does for element-wise scoring (sigmoid, sqrtsoftplus), K <= 8, E <= 512 with each lane's
+ * E/8 logits whole 16-byte chunks (E a multiple of 32 for fp32 logits, of 64 for 2-byte ones),
+ * and groups of whole lanes (G = 1, 2, 4 or 8): DeepSeek-V3, Kimi-K2, MiniMax-M2, Llama-4
+ * (128 experts), DeepSeek-V4-Flash, and GLM-4.5 with fp32 logits.
+ */
 template <class Config>
-constexpr int fused_token_lanes(std::int64_t num_tokens, int token_lanes = 0)
+constexpr bool fused_tiled_available()
 {
-  if (!fused_half_warp_available<Config>() || token_lanes == 32) return 32;
+  constexpr int E = Config::num_experts, G = Config::num_groups;
+  constexpr int V8 = E / 8;
+  constexpr int chunk = 16 / static_cast<int>(sizeof(typename Config::logit_type));
+  return Config::scoring != scoring_func::softmax && Config::topk <= 8 && E <= 512 && E % (8 * chunk) == 0 &&
+         (G == 1 || ((E / G) % V8 == 0 && detail::is_power_of_two((E / G) / V8)));
+}
+
+/**
+ * @brief From this many tokens on, `route_fused` runs `Config`'s tiled kernel (when it has one
+ * and the rows are 16-byte aligned); below, a token's latency matters more than the
+ * instructions the tiled kernel saves (a warp routes four tokens one after another).
+ *
+ * The crossovers measured on an H200 (docs/performance.md): 8192 tokens for groups
+ * (DeepSeek-V3) and for 2-byte logits; 32768 for 4-byte logits without groups (their keys
+ * overwrite the logits, so a warp holds two tiles and fewer warps are resident) and for 48 or
+ * more experts per lane (Kimi-K2); 131072 for sqrtsoftplus with 4-byte logits (DeepSeek-V4-Flash:
+ * its per-expert work dominates). With K < 6 (Llama-4, top-1) the half-warp kernel is as fast at
+ * every size measured, so the tiled kernel runs only when asked for.
+ */
+template <class Config>
+constexpr std::int64_t fused_tiled_min_tokens()
+{
+  constexpr bool four_byte_logits = sizeof(typename Config::logit_type) == 4;
+  if (Config::topk < 6) return std::numeric_limits<std::int64_t>::max();
+  if (four_byte_logits && Config::scoring == scoring_func::sqrtsoftplus) return 131072;
+  if (Config::num_experts / 8 >= 48 || (four_byte_logits && Config::num_groups == 1)) return 32768;
+  return 8192;
+}
+
+/// Lanes per token of the kernel `route_fused<Config>` runs for `num_tokens` tokens with
+/// `token_lanes` (`launch_options::token_lanes`, assumed valid) on rows that are (or are not)
+/// 16-byte aligned: 8, 16 or 32.
+template <class Config>
+constexpr int fused_token_lanes(std::int64_t num_tokens, int token_lanes = 0, bool rows_aligned = true)
+{
+  if (token_lanes == 32) return 32;
+  if (fused_tiled_available<Config>() && rows_aligned &&
+      (token_lanes == 8 || (token_lanes == 0 && num_tokens >= fused_tiled_min_tokens<Config>())))
+    return 8;
+  if (!fused_half_warp_available<Config>() || token_lanes == 8) return 32;
   return token_lanes == 16 || num_tokens >= fused_half_warp_min_tokens<Config>() ? 16 : 32;
 }
 
 namespace detail {
 
-/// Launch `fused_route_kernel<KernelConfig>` over `p` (validated) with a persistent grid.
+/// The kernel of `KernelConfig` (by its lanes per token), its block and its shared memory.
+template <class KernelConfig>
+struct fused_kernel_of {
+  static constexpr bool tiled = KernelConfig::token_lanes == 8;
+  static constexpr int warps_per_block = tiled ? tiled_warps_per_block : fused_warps_per_block;
+  static constexpr int block_threads = warps_per_block * warp_lanes;
+  static constexpr int tokens_per_block = warps_per_block * (warp_lanes / KernelConfig::token_lanes);
+  static constexpr std::size_t shared_bytes()
+  {
+    if constexpr (tiled)
+      return sizeof(tiled_block_storage<KernelConfig>);
+    else
+      return 0;
+  }
+  static constexpr std::size_t dynamic_shared_bytes = shared_bytes();
+  static constexpr auto kernel()
+  {
+    if constexpr (tiled)
+      return tiled_route_kernel<KernelConfig>;
+    else
+      return fused_route_kernel<KernelConfig>;
+  }
+};
+
+/// Launch the fused kernel of `KernelConfig` over `p` (validated) with a persistent grid.
 template <class KernelConfig>
 cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_options options)
 {
-  constexpr int tokens_per_block = fused_warps_per_block * (warp_lanes / KernelConfig::token_lanes);
+  using kernel_of = fused_kernel_of<KernelConfig>;
+  constexpr int tokens_per_block = kernel_of::tokens_per_block;
   // A persistent grid: as many blocks as are resident at once, fewer for few tokens. The
   // kernel's occupancy and PTX version are read once (and again after a failed read).
   static std::atomic<int> blocks_per_sm{0};
@@ -98,9 +174,12 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
   if (blocks_per_sm.load(std::memory_order_relaxed) == 0) {
     int blocks = 0;
     cudaFuncAttributes attributes{};
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fused_route_kernel<KernelConfig>, fused_block_threads,
-                                                      0) != cudaSuccess ||
-        cudaFuncGetAttributes(&attributes, fused_route_kernel<KernelConfig>) != cudaSuccess) {
+    if ((kernel_of::dynamic_shared_bytes > 48 * 1024 &&
+         cudaFuncSetAttribute(kernel_of::kernel(), cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              static_cast<int>(kernel_of::dynamic_shared_bytes)) != cudaSuccess) ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel_of::kernel(), kernel_of::block_threads,
+                                                      kernel_of::dynamic_shared_bytes) != cudaSuccess ||
+        cudaFuncGetAttributes(&attributes, kernel_of::kernel()) != cudaSuccess) {
       const cudaError_t status = cudaGetLastError();
       fail("could not query the fused kernel: %s", cudaGetErrorString(status));
       return status;
@@ -122,8 +201,8 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
 
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(blocks);
-  config.blockDim = dim3(fused_block_threads);
-  config.dynamicSmemBytes = 0;
+  config.blockDim = dim3(kernel_of::block_threads);
+  config.dynamicSmemBytes = kernel_of::dynamic_shared_bytes;
   config.stream = stream;
   cudaLaunchAttribute attribute{};
   attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -133,7 +212,7 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
   // an older build (PTX JIT-compiled on Hopper, say) is launched without the attribute.
   const bool pdl = options.programmatic_dependent_launch && kernel_ptx_version.load(std::memory_order_relaxed) >= 90;
   config.numAttrs = pdl ? 1 : 0;
-  return launch_kernel(config, fused_route_kernel<KernelConfig>, p);
+  return launch_kernel(config, kernel_of::kernel(), p);
 }
 
 }  // namespace detail
@@ -160,8 +239,8 @@ cudaError_t route_fused(const route_params& p, cudaStream_t stream = 0, launch_o
       to_string(Config::logits_data_type), to_string(Config::bias_data_type), to_string(Config::ids_index_type));
     return cudaErrorInvalidValue;
   }
-  if (options.token_lanes != 0 && options.token_lanes != 32 && options.token_lanes != 16) {
-    detail::fail("launch_options::token_lanes must be 0 (by batch size), 32 or 16; got %d", options.token_lanes);
+  if (options.token_lanes != 0 && options.token_lanes != 32 && options.token_lanes != 16 && options.token_lanes != 8) {
+    detail::fail("launch_options::token_lanes must be 0 (by batch size), 32, 16 or 8; got %d", options.token_lanes);
     return cudaErrorInvalidValue;
   }
   if (options.token_lanes == 16 && !fused_half_warp_available<Config>()) {
@@ -170,14 +249,26 @@ cudaError_t route_fused(const route_params& p, cudaStream_t stream = 0, launch_o
                  Config::num_experts, Config::topk, to_string(Config::scoring));
     return cudaErrorInvalidValue;
   }
+  if (options.token_lanes == 8 && !fused_tiled_available<Config>()) {
+    detail::fail("this configuration has no tiled fused kernel (E=%d K=%d %s): launch_options::token_lanes = 8 needs "
+                 "sigmoid or sqrtsoftplus scoring, K <= 8, E <= 512 and a multiple of 8 lanes' 16-byte chunks, and "
+                 "groups of whole lanes",
+                 Config::num_experts, Config::topk, to_string(Config::scoring));
+    return cudaErrorInvalidValue;
+  }
   if (p.num_tokens == 0) return cudaSuccess;
 #if defined(MOE_ROUTER_DEBUG_CHECKS)
   if (!detail::debug_check_pointers(p)) return cudaErrorInvalidValue;
 #endif
 
+  const bool rows_aligned = (reinterpret_cast<std::uintptr_t>(p.logits) % 16 == 0) &&
+                            (p.stride() * static_cast<std::int64_t>(sizeof(typename Config::logit_type))) % 16 == 0;
+  const int lanes = fused_token_lanes<Config>(p.num_tokens, options.token_lanes, rows_aligned);
+  if constexpr (fused_tiled_available<Config>()) {
+    if (lanes == 8) return detail::launch_fused<typename Config::template with_token_lanes<8>>(p, stream, options);
+  }
   if constexpr (fused_half_warp_available<Config>()) {
-    if (fused_token_lanes<Config>(p.num_tokens, options.token_lanes) == 16)
-      return detail::launch_fused<typename Config::template with_token_lanes<16>>(p, stream, options);
+    if (lanes == 16) return detail::launch_fused<typename Config::template with_token_lanes<16>>(p, stream, options);
   }
   return detail::launch_fused<typename Config::template with_token_lanes<32>>(p, stream, options);
 }

@@ -43,7 +43,8 @@ case_desc config_desc(const char* label)
 }
 
 /// The fused launcher of `Config` as a test entry point, with `TokenLanes` lanes per token
-/// forced (32, or 16 where the shape has a half-warp kernel) whatever the batch size.
+/// forced (32; 16 where the shape has a half-warp kernel; 8 where it has a tiled kernel, which
+/// unaligned rows leave to 32) whatever the batch size.
 template <class Config, int TokenLanes = 32>
 cudaError_t fused_entry(const route_params& p, cudaStream_t stream)
 {
@@ -117,8 +118,8 @@ inline std::vector<case_desc> covering_cases(const case_desc& base, int offset)
 }
 
 /// The fused kernel of `Config` on `c` equals the reference kernel bit for bit, and its rows
-/// hold the invariants: with a warp per token and, where the shape has one, with the half-warp
-/// kernel too. Returns the rows checked.
+/// hold the invariants: with a warp per token and, where the shape has them, with the half-warp
+/// and the tiled kernels too. Returns the rows checked.
 template <class Config>
 std::int64_t check_fused_case(const test_case& c)
 {
@@ -131,6 +132,11 @@ std::int64_t check_fused_case(const test_case& c)
     const route_outputs half = run_device(c, fused_entry<Config, 16>);
     MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, half, reference, "fused (16 lanes per token)", "reference"));
     MOE_ROUTER_REQUIRE_OK(check_invariants(c, half));
+  }
+  if constexpr (fused_tiled_available<Config>()) {
+    const route_outputs tiled = run_device(c, fused_entry<Config, 8>);
+    MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, tiled, reference, "fused (tiled, 8 lanes per token)", "reference"));
+    MOE_ROUTER_REQUIRE_OK(check_invariants(c, tiled));
   }
   return c.num_tokens();
 }

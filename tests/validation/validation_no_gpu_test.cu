@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -170,16 +171,55 @@ TEST_CASE("which compiled shapes have a half-warp kernel, and from how many toke
   CHECK(fused_half_warp_min_tokens<deepseek_v3_config<>>() == 65536);
   CHECK(fused_half_warp_min_tokens<minimax_m2_config<>>() == 65536);
   // The kernel route_fused picks: by batch size, unless launch_options::token_lanes forces one.
-  static_assert(fused_token_lanes<deepseek_v3_config<>>(65535) == 32, "below the threshold");
-  static_assert(fused_token_lanes<deepseek_v3_config<>>(65536) == 16, "at the threshold");
+  static_assert(fused_token_lanes<glm_4_5_config<>>(8191) == 32, "below the half-warp threshold");
+  static_assert(fused_token_lanes<glm_4_5_config<>>(8192) == 16, "GLM-4.5: half-warp from 8192");
+  static_assert(fused_token_lanes<glm_4_5_config<>>(32768) == 8, "GLM-4.5: tiled from 32768");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(1, 16) == 16, "forced half-warp");
+  static_assert(fused_token_lanes<deepseek_v3_config<>>(1, 8) == 8, "forced tiled");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(1 << 20, 32) == 32, "forced warp");
-  static_assert(fused_token_lanes<glm_4_5_config<>>(8192) == 16, "GLM-4.5 from 8192");
-  static_assert(fused_token_lanes<kimi_k2_config<>>(1 << 20) == 32, "no half-warp kernel");
+  static_assert(fused_token_lanes<deepseek_v3_config<>>(1 << 20, 8, false) == 32, "unaligned rows: no tiled kernel");
+  static_assert(fused_token_lanes<deepseek_v3_config<>>(1 << 20, 0, false) == 16, "unaligned rows: half-warp");
+  static_assert(fused_token_lanes<kimi_k2_config<>>(1 << 20, 0, false) == 32, "no half-warp kernel");
   // The 16-lane configuration: 16 experts per lane for DeepSeek-V3, its groups 2 lanes each.
   using half = deepseek_v3_config<>::with_token_lanes<16>;
   static_assert(half::token_lanes == 16 && half::experts_per_lane == 16 && half::lanes_per_group == 2, "layout");
   static_assert(std::is_same<half::with_token_lanes<32>, deepseek_v3_config<>>::value, "round trip");
+}
+
+TEST_CASE("which compiled shapes have a tiled kernel, and from how many tokens route_fused runs it",
+          "[validation][no_gpu]")
+{
+  // Element-wise scoring, K <= 8, E <= 512 in whole 16-byte chunks per lane, groups of whole lanes.
+  static_assert(fused_tiled_available<deepseek_v3_config<>>(), "DeepSeek-V3");
+  static_assert(fused_tiled_available<deepseek_v3_config<__nv_bfloat16>>(), "DeepSeek-V3, bf16");
+  static_assert(fused_tiled_available<kimi_k2_config<__nv_bfloat16>>(), "Kimi-K2, bf16");
+  static_assert(fused_tiled_available<glm_4_5_config<>>(), "GLM-4.5, fp32: 20 experts per lane");
+  static_assert(!fused_tiled_available<glm_4_5_config<__nv_bfloat16>>(), "GLM-4.5, bf16: 40 bytes per lane");
+  static_assert(fused_tiled_available<deepseek_v4_flash_config<>>(), "sqrtsoftplus");
+  static_assert(fused_tiled_available<llama_4_config<>>(), "Llama-4, 128 experts");
+  static_assert(!fused_tiled_available<llama_4_scout_config<>>(), "Llama-4, 16 experts: 2 per lane");
+  static_assert(!fused_tiled_available<qwen3_moe_config<>>(), "softmax");
+  static_assert(!fused_tiled_available<experts_512_top10_config<>>(), "softmax, K = 10");
+  static_assert(!fused_tiled_available<experts_512_top22_config<>>(), "K = 22 > 8");
+  static_assert(!fused_tiled_available<experts_1024_config<>>(), "1024 experts");
+  static_assert(!fused_tiled_available<route_config<256, 16, 4, 8>>(), "16 groups: half a lane each");
+  // The measured crossovers (docs/performance.md).
+  CHECK(fused_tiled_min_tokens<deepseek_v3_config<>>() == 8192);
+  CHECK(fused_tiled_min_tokens<minimax_m2_config<__nv_bfloat16>>() == 8192);
+  CHECK(fused_tiled_min_tokens<minimax_m2_config<>>() == 32768);
+  CHECK(fused_tiled_min_tokens<kimi_k2_config<__nv_bfloat16>>() == 32768);
+  CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<>>() == 131072);
+  CHECK(fused_tiled_min_tokens<llama_4_config<>>() == std::numeric_limits<std::int64_t>::max());
+  static_assert(fused_token_lanes<deepseek_v3_config<>>(8191) == 32, "below the tiled threshold");
+  static_assert(fused_token_lanes<deepseek_v3_config<>>(8192) == 8, "at the tiled threshold");
+  static_assert(fused_token_lanes<llama_4_config<>>(1 << 20) == 16, "Llama-4: the half-warp kernel");
+  // The tiled layout: 32 experts per lane for DeepSeek-V3, a group per lane, padded segments.
+  using tiled = deepseek_v3_config<>::with_token_lanes<8>;
+  static_assert(tiled::experts_per_lane == 32 && tiled::lanes_per_group == 1, "layout");
+  using logit_tile = row_tile<tiled, float>;
+  static_assert(logit_tile::segment_chunks == 8 && logit_tile::segment_pitch == 9 && logit_tile::rows == 4, "tile");
+  static_assert(row_tile<deepseek_v3_config<__nv_bfloat16>::with_token_lanes<8>, __nv_bfloat16>::segment_pitch == 5,
+                "bf16 tile: 4 chunks per segment, pitch 5");
 }
 
 TEST_CASE("route_fused refuses a launch_options::token_lanes it cannot honour", "[validation][no_gpu]")
@@ -187,7 +227,7 @@ TEST_CASE("route_fused refuses a launch_options::token_lanes it cannot honour", 
   host_buffers b;
   route_params p = b.params();
   p.num_tokens = 0;  // refused before anything would launch
-  for (const int lanes : {-1, 1, 8, 24, 64}) {
+  for (const int lanes : {-1, 1, 4, 24, 64}) {
     INFO("token_lanes = " << lanes);
     launch_options options;
     options.token_lanes = lanes;
@@ -195,7 +235,7 @@ TEST_CASE("route_fused refuses a launch_options::token_lanes it cannot honour", 
     CHECK(std::string(last_error_message()).find("token_lanes must be 0") != std::string::npos);
     CHECK(call_route_default_table(p, 0, route_path::fused, nullptr, options) == cudaErrorInvalidValue);
   }
-  for (const int lanes : {0, 16, 32}) {  // DeepSeek-V3 has both kernels
+  for (const int lanes : {0, 16, 32, 8}) {  // DeepSeek-V3 has all three kernels
     INFO("token_lanes = " << lanes);
     launch_options options;
     options.token_lanes = lanes;
@@ -213,6 +253,11 @@ TEST_CASE("route_fused refuses a launch_options::token_lanes it cannot honour", 
   CHECK(std::string(last_error_message()).find("no half-warp fused kernel") != std::string::npos);
   half.token_lanes = 32;
   CHECK(call_route_default_table(p, 0, route_path::fused, nullptr, half) == cudaSuccess);
+  // Nor a tiled kernel.
+  launch_options tiled;
+  tiled.token_lanes = 8;
+  CHECK(call_route_default_table(p, 0, route_path::fused, nullptr, tiled) == cudaErrorInvalidValue);
+  CHECK(std::string(last_error_message()).find("no tiled fused kernel") != std::string::npos);
 }
 
 TEST_CASE("route_path::fused with a shape the table does not hold lists the compiled shapes", "[validation][no_gpu]")

@@ -40,16 +40,20 @@ struct lane_candidates {
   std::uint32_t floor;   ///< a key at least K kept candidates reach; `excluded_key` = not known
 };
 
+/// Offer `key` to a running pair of the two largest keys (a key present twice counts twice).
+__device__ __forceinline__ void offer_best_two(std::uint32_t& best, std::uint32_t& second, std::uint32_t key)
+{
+  second = max(second, min(best, key));
+  best = max(best, key);
+}
+
 /// The lane's two largest of its V keys, a key present twice counting twice. No communication.
 template <int V>
 __device__ __forceinline__ lane_candidates lane_best_two(const std::uint32_t (&key)[V])
 {
   std::uint32_t best = excluded_key, second = excluded_key;
 #pragma unroll
-  for (int j = 0; j < V; ++j) {
-    second = max(second, min(best, key[j]));
-    best = max(best, key[j]);
-  }
+  for (int j = 0; j < V; ++j) offer_best_two(best, second, key[j]);
   return lane_candidates{best, second, true, excluded_key};
 }
 
@@ -89,6 +93,29 @@ __device__ __forceinline__ void warp_select_groups(int lane, lane_candidates& c)
     if (!c.kept) c.best = c.second = excluded_key;
     if constexpr (2 * Config::topk_group >= Config::topk) c.floor = token_min<Config>(c.kept ? second : ~0u);
   }
+}
+
+/**
+ * @brief A lower bound on the token's K-th best key, never below `nan_key` (so that no excluded
+ * key reaches it): `c.floor` when the groups gave one, otherwise K rounds, each taking the
+ * largest key the lanes offer (every lane offers its best, then its second). At least K kept
+ * experts reach it. Every lane gets the same value.
+ */
+template <class Config>
+__device__ __forceinline__ std::uint32_t topk_floor(const lane_candidates& c)
+{
+  std::uint32_t floor = c.floor;
+  if constexpr (!(Config::num_groups > 1 && 2 * Config::topk_group >= Config::topk)) {
+    std::uint32_t offer = c.best, next = c.second;
+#pragma unroll
+    for (int r = 0; r < Config::topk; ++r) {
+      floor = token_max<Config>(offer);
+      const bool taken = offer == floor;
+      offer = taken ? next : offer;
+      next = taken ? excluded_key : next;
+    }
+  }
+  return floor > nan_key ? floor : nan_key;
 }
 
 /// What `warp_topk` leaves in each lane.
@@ -225,20 +252,8 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
   if constexpr (K <= 2) {
     return detail::warp_topk_rounds<Config>(key, score, lane, c.kept);
   } else {
-    // 1. A lower bound on the K-th best key, unless the groups gave one: K rounds, each
-    //    taking the largest key the lanes offer (every lane offers its best, then its second).
-    std::uint32_t floor = c.floor;
-    if constexpr (!(Config::num_groups > 1 && 2 * Config::topk_group >= K)) {
-      std::uint32_t offer = c.best, next = c.second;
-#pragma unroll
-      for (int r = 0; r < K; ++r) {
-        floor = token_max<Config>(offer);
-        const bool taken = offer == floor;
-        offer = taken ? next : offer;
-        next = taken ? excluded_key : next;
-      }
-    }
-    const std::uint32_t lowest = floor > nan_key ? floor : nan_key;  // never an excluded key
+    // 1. A lower bound on the K-th best key.
+    const std::uint32_t lowest = topk_floor<Config>(c);
 
     // 2. Count the candidates at or above it; place them in expert order. The lane's offset is
     //    a prefix sum of the counts, from one ballot per bit of the count (no shuffle chain).

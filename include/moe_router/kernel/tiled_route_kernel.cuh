@@ -1,0 +1,180 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+#pragma once
+
+/**
+ * @file tiled_route_kernel.cuh
+ * @brief The tiled routing kernel: eight lanes per token, four tokens per warp, rows staged in
+ * shared memory; for large batches.
+ *
+ * At large batches routing is bound by instruction issue, and the cross-lane steps (group
+ * selection, the bound on the K-th key, packing and ranking the candidates, the epilogue) cost
+ * about as much per warp whatever the lanes per token. With 8 lanes each of those instructions
+ * serves four tokens. Each lane then works on V = E/8 experts, too many for registers, so the
+ * warp copies its rows into shared memory one tile ahead (`warp_stage_rows`), writes the choice
+ * keys there (`tile_score_keys`) and selects from them (`tile_topk`).
+ */
+
+#include <moe_router/config.cuh>
+#include <moe_router/types.hpp>
+#include <moe_router/warp/warp_epilogue.cuh>
+#include <moe_router/warp/warp_route_token.cuh>
+#include <moe_router/warp/warp_select.cuh>
+#include <moe_router/warp/warp_stage_rows.cuh>
+#include <moe_router/warp/warp_tile_select.cuh>
+
+#include <cstdint>
+
+namespace moe_router {
+
+/// Warps per block of the tiled kernel.
+constexpr int tiled_warps_per_block = 2;
+/// Threads per block of the tiled kernel.
+constexpr int tiled_block_threads = tiled_warps_per_block * warp_lanes;
+
+/// Are the choice keys written over the logits they come from (4-byte logits: the same
+/// layout)? Otherwise they get a tile of their own.
+template <class Config>
+constexpr bool tiled_keys_in_place = sizeof(typename Config::logit_type) == sizeof(std::uint32_t);
+
+/**
+ * @brief One warp's shared memory in the tiled kernel: its logit tiles, the key tile unless the
+ * keys overwrite the logits, and `tile_topk`'s storage for each of its tokens.
+ *
+ * Shared memory is what limits the resident warps, so each case keeps as little as it can while
+ * a tile is always loading behind the arithmetic. With the keys in place (4-byte logits) a tile
+ * is busy until the top-K is chosen: two tiles, the next loading while this one is routed. With
+ * a key tile, the logits are done with once scored: one tile, refilled right after scoring. In
+ * both cases the chosen experts' scores are recomputed from the row in global memory (L2).
+ */
+template <class Config, bool KeysInPlace = tiled_keys_in_place<Config>>
+struct tiled_warp_storage {
+  static constexpr int tokens = warp_lanes / Config::token_lanes;
+  static constexpr int logit_tiles = 1;
+  row_tile<Config, typename Config::logit_type> logits[logit_tiles];
+  row_tile<Config, std::uint32_t> key_tile;
+  tile_topk_storage topk[tokens];
+  __device__ __forceinline__ row_tile<Config, std::uint32_t>& keys(int) { return key_tile; }
+};
+template <class Config>
+struct tiled_warp_storage<Config, true> {
+  static constexpr int tokens = warp_lanes / Config::token_lanes;
+  static constexpr int logit_tiles = 2;
+  row_tile<Config, typename Config::logit_type> logits[logit_tiles];
+  tile_topk_storage topk[tokens];
+  __device__ __forceinline__ row_tile<Config, std::uint32_t>& keys(int tile)
+  {
+    return reinterpret_cast<row_tile<Config, std::uint32_t>&>(logits[tile]);
+  }
+};
+
+/// The tiled kernel's dynamic shared memory: the bias as one row, then each warp's storage.
+template <class Config>
+struct tiled_block_storage {
+  row_tile<Config, float, 1> bias;
+  tiled_warp_storage<Config> warp[tiled_warps_per_block];
+};
+
+/// The tiled kernel of `Config` (8 lanes per token). `p` was validated by the launcher, and its
+/// rows are 16-byte aligned.
+template <class Config>
+__global__ void __launch_bounds__(tiled_block_threads) tiled_route_kernel(const route_params p)
+{
+  static_assert(Config::token_lanes == 8, "the tiled kernel routes a token with 8 lanes");
+  constexpr int tokens_per_warp = warp_lanes / Config::token_lanes;
+  using logit_type = typename Config::logit_type;
+  using bias_type = typename Config::bias_type;
+  extern __shared__ uint4 dynamic_shared[];
+  auto& shared = *reinterpret_cast<tiled_block_storage<Config>*>(dynamic_shared);
+  const int lane = static_cast<int>(threadIdx.x) % warp_lanes;
+  const int warp = static_cast<int>(threadIdx.x) / warp_lanes;
+  const int row = lane / Config::token_lanes;  // which of the warp's tokens this lane routes
+  tiled_warp_storage<Config>& storage = shared.warp[warp];
+  // Warp w of block b routes tokens (b*W + w)*4 .. +3, then the next four `step` tokens on.
+  const std::int64_t warp_first =
+    (static_cast<std::int64_t>(blockIdx.x) * tiled_warps_per_block + warp) * tokens_per_warp;
+  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * tiled_warps_per_block * tokens_per_warp;
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // Programmatic dependent launch, as in fused_route_kernel.
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
+
+  const logit_type* logits = static_cast<const logit_type*>(p.logits);
+  const std::int64_t stride = p.stride();
+  const std::int64_t num_tokens = p.num_tokens;
+  std::int64_t num_valid = num_tokens;
+  if (p.num_valid_tokens != nullptr) {
+    const std::int64_t count = *p.num_valid_tokens;
+    num_valid = count < 0 ? 0 : (count < num_tokens ? count : num_tokens);
+  }
+  // Rows of the four tokens from `base` that have logits to read (padding rows are not read).
+  auto rows_from = [&](std::int64_t base) {
+    const std::int64_t left = num_valid - base;
+    return static_cast<int>(left < 0 ? 0 : (left < tokens_per_warp ? left : tokens_per_warp));
+  };
+  if (warp_first < num_tokens)
+    warp_stage_rows<Config>(logits + warp_first * stride, stride, rows_from(warp_first), lane, storage.logits[0]);
+
+  // The bias, once per block, as one row of the key layout (zero without a bias).
+  const auto* bias = static_cast<const bias_type*>(p.bias);
+  for (int e = static_cast<int>(threadIdx.x); e < Config::num_experts; e += tiled_block_threads)
+    shared.bias.element(0, e) = bias != nullptr ? detail::element_traits<bias_type>::to_float(bias[e]) : 0.0f;
+  __syncthreads();
+
+  // The shared slot's id E + t mod NS, kept incrementally (see fused_route_kernel).
+  const unsigned num_shared = static_cast<unsigned>(p.num_shared_experts);
+  unsigned shared_offset = 0, shared_step = 0;
+  if (p.num_shared_slots == 1) {
+    shared_offset = static_cast<unsigned>(warp_first + row) % num_shared;
+    shared_step = static_cast<unsigned>(step) % num_shared;
+  }
+
+  using warp_storage = tiled_warp_storage<Config>;
+  constexpr bool two_tiles = warp_storage::logit_tiles == 2;
+  int current = 0;  // the tile routed now
+  for (std::int64_t base = warp_first; base < num_tokens; base += step) {
+    // The next tile's copy (an empty group past the end), into the other tile or, with one
+    // tile, into this one once its logits are scored.
+    const std::int64_t next = base + step;
+    const int next_rows = next < num_tokens ? rows_from(next) : 0;
+    auto stage_next = [&] {
+      warp_stage_rows<Config>(logits + (next_rows > 0 ? next : base) * stride, stride, next_rows, lane,
+                              storage.logits[current ^ (two_tiles ? 1 : 0)]);
+    };
+    if constexpr (two_tiles) {
+      stage_next();
+      warp_wait_rows<1>();
+    } else {
+      warp_wait_rows<0>();
+    }
+    const std::int64_t t = base + row;
+    if (base < num_valid) {  // warp-uniform: some token of the four has a row to route
+      auto& keys = storage.keys(current);
+      lane_candidates c = tile_score_keys<Config>(storage.logits[current], shared.bias, keys, lane);
+      if constexpr (!two_tiles) {
+        __syncwarp();  // every lane has read its logits
+        stage_next();
+      }
+      warp_select_groups<Config>(lane, c);
+      const logit_type* token_row = logits + (t < num_valid ? t : base) * stride;
+      const warp_topk_result result = tile_topk<Config>(keys, lane, c, storage.topk[row], [&](int e) {
+        return elementwise_score(Config::scoring, detail::element_traits<logit_type>::to_float(token_row[e]));
+      });
+      warp_store_row<Config>(result, lane, p, t, Config::num_experts + static_cast<int>(shared_offset),
+                             t < num_valid);
+    } else if constexpr (!two_tiles) {
+      stage_next();
+    }
+    if (t >= num_valid && t < num_tokens) warp_store_padding_row<Config>(lane, p, t);
+    shared_offset += shared_step;
+    if (shared_offset >= num_shared) shared_offset -= num_shared;
+    __syncwarp();  // every lane is done with this tile before it is refilled
+    if constexpr (two_tiles) current ^= 1;
+  }
+  asm volatile("cp.async.wait_all;" ::: "memory");
+}
+
+}  // namespace moe_router

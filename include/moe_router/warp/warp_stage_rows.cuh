@@ -1,0 +1,124 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+#pragma once
+
+/**
+ * @file warp_stage_rows.cuh
+ * @brief The tiled kernel's shared-memory layout of a warp's token rows (`row_tile`) and the
+ * asynchronous copy that stages the rows there (`warp_stage_rows`).
+ *
+ * With 8 lanes per token (`Config::token_lanes == 8`) a warp routes four consecutive tokens,
+ * and token lane l works on experts l*V .. l*V+V-1 (V = E/8, 16 to 64 experts). Loading those
+ * straight into registers would make every 16-byte load of the warp touch 32 different
+ * 128-byte lines; instead the warp copies its four rows with coalesced 16-byte `cp.async`
+ * (a whole row per 8 lanes per instruction, bypassing registers), one tile ahead of the one it
+ * routes, and each lane then reads its own segment from shared memory.
+ *
+ * Layout: a row is split into the 8 lanes' segments of V elements, each a whole number of
+ * 16-byte chunks; segments are `segment_pitch` chunks apart, an odd number, so that the 8 lanes
+ * of a token reading chunk c of their segments (one quarter-warp phase of a 16-byte shared load)
+ * hit 8 different bank groups.
+ */
+
+#include <moe_router/config.cuh>
+#include <moe_router/warp/token_lanes.cuh>
+
+#include <cstdint>
+
+namespace moe_router {
+
+/**
+ * @brief `Rows` rows of `Config`'s E elements of type `Element` in shared memory, padded per
+ * lane segment (see the file comment). `Element` is the logit type, `std::uint32_t` (choice
+ * keys) or `float` (the bias).
+ */
+template <class Config, class Element, int Rows = warp_lanes / Config::token_lanes>
+struct row_tile {
+  static_assert(Config::token_lanes == 8, "row_tile is the layout of the tiled kernel (8 lanes per token)");
+  /// Elements in a 16-byte chunk.
+  static constexpr int chunk_elements = 16 / static_cast<int>(sizeof(Element));
+  static_assert(Config::experts_per_lane % chunk_elements == 0 && Config::full_lanes,
+                "a lane segment must be whole 16-byte chunks: E must be a multiple of 8 * 16 / sizeof(element)");
+  /// Chunks of one lane's segment, and the distance between segments (odd: no bank conflicts).
+  static constexpr int segment_chunks = Config::experts_per_lane / chunk_elements;
+  static constexpr int segment_pitch = segment_chunks | 1;
+  /// Chunks of a row's data, and the distance between rows.
+  static constexpr int row_chunks = Config::token_lanes * segment_chunks;
+  static constexpr int row_pitch = Config::token_lanes * segment_pitch;
+  static constexpr int rows = Rows;
+
+  uint4 chunk[Rows * row_pitch];
+
+  /// Chunk `c` (0 .. segment_chunks-1) of token lane `tl`'s segment of row `row`.
+  __device__ __forceinline__ static int segment_chunk(int row, int tl, int c)
+  {
+    return row * row_pitch + tl * segment_pitch + c;
+  }
+  /// Chunk `c` (0 .. row_chunks-1) of row `row`, counted in the row's own order.
+  __device__ __forceinline__ static int row_chunk(int row, int c)
+  {
+    return segment_chunk(row, c / segment_chunks, c % segment_chunks);
+  }
+  /// Element `e` (an expert, 0 .. E-1) of row `row`.
+  __device__ __forceinline__ const Element& element(int row, int e) const
+  {
+    const int within = e % Config::experts_per_lane;
+    return reinterpret_cast<const Element*>(
+      &chunk[segment_chunk(row, e / Config::experts_per_lane, within / chunk_elements)])[within % chunk_elements];
+  }
+  __device__ __forceinline__ Element& element(int row, int e)
+  {
+    return const_cast<Element&>(static_cast<const row_tile&>(*this).element(row, e));
+  }
+};
+
+namespace detail {
+
+/// Copy 16 bytes from global to shared memory asynchronously (`cp.async`, cached in L2 only);
+/// with `valid` false, write 16 zero bytes and read nothing.
+__device__ __forceinline__ void copy_chunk_async(uint4* shared, const void* global, bool valid)
+{
+  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(address), "l"(global), "r"(valid ? 16 : 0)
+               : "memory");
+}
+
+}  // namespace detail
+
+/**
+ * @brief Start copying rows `first_row`, `first_row + stride`, ... (the warp's `rows` tokens; 0
+ * to 4, the others zero-filled) into `tile`, as one `cp.async` group. All 32 lanes call it,
+ * each issuing `segment_chunks` 16-byte copies; lane i of copy j moves chunk 32j + i of the
+ * four rows, so each instruction reads 512 contiguous bytes of a row (coalesced).
+ * Requires 16-byte aligned rows (`first_row` and `stride * sizeof(logit_type)`).
+ * Wait with `warp_wait_rows`.
+ */
+template <class Config>
+__device__ __forceinline__ void warp_stage_rows(const typename Config::logit_type* first_row, std::int64_t stride,
+                                                int rows, int lane,
+                                                row_tile<Config, typename Config::logit_type>& tile)
+{
+  using tile_t = row_tile<Config, typename Config::logit_type>;
+#pragma unroll
+  for (int j = 0; j < tile_t::segment_chunks; ++j) {
+    const int chunk = j * warp_lanes + lane;  // of the warp's rows, in row order
+    const int row = chunk / tile_t::row_chunks;
+    const int c = chunk % tile_t::row_chunks;
+    const bool valid = row < rows;
+    const auto* source = reinterpret_cast<const uint4*>(first_row + (valid ? row * stride : 0)) + (valid ? c : 0);
+    detail::copy_chunk_async(&tile.chunk[tile_t::row_chunk(row, c)], source, valid);
+  }
+  asm volatile("cp.async.commit_group;" ::: "memory");
+}
+
+/// Wait until the calling warp's copies but the `Pending` most recent groups have landed,
+/// then make every lane's copies visible to the whole warp.
+template <int Pending>
+__device__ __forceinline__ void warp_wait_rows()
+{
+  asm volatile("cp.async.wait_group %0;" ::"n"(Pending) : "memory");
+  __syncwarp();
+}
+
+}  // namespace moe_router

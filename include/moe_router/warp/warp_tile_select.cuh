@@ -1,0 +1,223 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+#pragma once
+
+/**
+ * @file warp_tile_select.cuh
+ * @brief The tiled kernel's scoring and top-K: steps 1-5 of docs/semantics.md for the four
+ * tokens of a warp whose rows sit in shared memory (`row_tile`, 8 lanes per token).
+ *
+ * Thread contract: all 32 lanes of a converged warp call each function; token lane l of the
+ * warp's token `lane / 8` works on experts l*V .. l*V+V-1 of that token's row. Nothing of a
+ * token's V experts is held in registers across steps: `tile_score_keys` reads the logits
+ * and writes the choice keys to a key tile, `tile_topk` reads the keys back. Group selection is
+ * `warp_select_groups` and the epilogue `warp_store_row`, as in the register kernels.
+ *
+ * `tile_topk` is `warp_topk`'s method on keys in shared memory: a lower bound on the K-th key
+ * (`topk_floor`), the candidates at or above it packed in expert order (a scan of the lanes'
+ * counts over the token's 8 lanes), each candidate ranked by how many others beat it, and rank
+ * r < K is slot r. More than `tile_max_candidates` candidates (many equal keys) take K exact
+ * rounds instead.
+ */
+
+#include <moe_router/config.cuh>
+#include <moe_router/numeric.hpp>
+#include <moe_router/warp/token_lanes.cuh>
+#include <moe_router/warp/warp_select.cuh>
+#include <moe_router/warp/warp_stage_rows.cuh>
+
+#include <cstdint>
+#include <type_traits>
+
+namespace moe_router {
+
+/// The most candidates `tile_topk` ranks; more take the exact rounds.
+constexpr int tile_max_candidates = 32;
+
+/// Shared memory of `tile_topk` for one token (the caller owns it; 336 bytes).
+struct tile_topk_storage {
+  /// The packed candidates, each (key << 32) | ~expert: one 64-bit comparison orders them as the
+  /// contract does (larger key first, then the lower expert). Zero past the last.
+  std::uint64_t candidate[tile_max_candidates + 2];
+  int slot_expert[warp_lanes / 4];  ///< slot k's expert
+  float slot_score[warp_lanes / 4]; ///< slot k's score
+};
+
+namespace detail {
+
+/// The `chunk_elements` logits of a 16-byte chunk as fp32 (exact).
+template <class T>
+__device__ __forceinline__ void chunk_to_float(uint4 raw, float (&x)[16 / sizeof(T)])
+{
+  const std::uint32_t word[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int w = 0; w < 4; ++w) {
+    if constexpr (std::is_same<T, float>::value) {
+      x[w] = __uint_as_float(word[w]);
+    } else if constexpr (std::is_same<T, __nv_bfloat16>::value) {
+      x[2 * w] = __uint_as_float(word[w] << 16);
+      x[2 * w + 1] = __uint_as_float(word[w] & 0xffff0000u);
+    } else {
+      x[2 * w] = __half2float(__ushort_as_half(static_cast<unsigned short>(word[w] & 0xffffu)));
+      x[2 * w + 1] = __half2float(__ushort_as_half(static_cast<unsigned short>(word[w] >> 16)));
+    }
+  }
+}
+
+}  // namespace detail
+
+/**
+ * @brief Score the calling lane's V experts of its token: write their choice keys to `keys`
+ * and return the lane's two best keys (for `warp_select_groups`).
+ * @param logits the warp's rows (from `warp_stage_rows`, waited for)
+ * @param bias   the bias as one row (zero where the run has none)
+ * @param keys   the warp's key tile (written: the calling lane's segment only). With 4-byte
+ *               logits it may be `logits` itself: each lane reads a chunk before it writes it
+ */
+template <class Config>
+__device__ __forceinline__ lane_candidates tile_score_keys(const row_tile<Config, typename Config::logit_type>& logits,
+                                                           const row_tile<Config, float, 1>& bias,
+                                                           row_tile<Config, std::uint32_t>& keys, int lane)
+{
+  using logit_type = typename Config::logit_type;
+  using logit_tile = row_tile<Config, logit_type>;
+  using key_tile = row_tile<Config, std::uint32_t>;
+  constexpr int per_chunk = logit_tile::chunk_elements;
+  const int row = lane / Config::token_lanes;
+  const int tl = token_lane<Config>(lane);
+  std::uint32_t best = excluded_key, second = excluded_key;
+#pragma unroll
+  for (int c = 0; c < logit_tile::segment_chunks; ++c) {
+    float x[per_chunk];
+    detail::chunk_to_float<logit_type>(logits.chunk[logit_tile::segment_chunk(row, tl, c)], x);
+#pragma unroll
+    for (int h = 0; h < per_chunk / 4; ++h) {
+      const int kc = c * (per_chunk / 4) + h;  // the key chunk of these four experts
+      const uint4 b = bias.chunk[key_tile::segment_chunk(0, tl, kc)];
+      const float b4[4] = {__uint_as_float(b.x), __uint_as_float(b.y), __uint_as_float(b.z), __uint_as_float(b.w)};
+      std::uint32_t k[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        k[u] = choice_key(elementwise_score(Config::scoring, x[4 * h + u]), b4[u]);
+        offer_best_two(best, second, k[u]);
+      }
+      keys.chunk[key_tile::segment_chunk(row, tl, kc)] = make_uint4(k[0], k[1], k[2], k[3]);
+    }
+  }
+  return lane_candidates{best, second, true, excluded_key};
+}
+
+/**
+ * @brief The K best experts of the calling lane's token, in rank order: slot k goes to token
+ * lane k (K <= 8), with its unbiased score, and the K scores summed in slot order.
+ * @param keys     the warp's key tile, from `tile_score_keys` (overwritten by the exact rounds)
+ * @param c        the lane's candidates after `warp_select_groups`
+ * @param storage  the calling lane's token's `tile_topk_storage`
+ * @param score_of `float(int e)`: the unbiased score of expert e of the calling lane's token
+ *                 (called by token lanes 0..K-1, once each)
+ */
+template <class Config, class ScoreOf>
+__device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint32_t>& keys, int lane,
+                                                      const lane_candidates& c, tile_topk_storage& storage,
+                                                      ScoreOf score_of)
+{
+  using key_tile = row_tile<Config, std::uint32_t>;
+  constexpr int V = Config::experts_per_lane;
+  constexpr int K = Config::topk;
+  constexpr int L = Config::token_lanes;
+  static_assert(K <= L, "tile_topk writes slot k from token lane k: K <= 8");
+  using mask_t = std::conditional_t<(V <= 32), std::uint32_t, std::uint64_t>;
+  const int row = lane / L;
+  const int tl = token_lane<Config>(lane);
+
+  // 1. Candidates: the kept keys at or above a lower bound on the K-th, as a mask of the lane's
+  //    experts; the lane's place in the packed list is the sum of the counts of lanes below.
+  const std::uint32_t lowest = topk_floor<Config>(c);
+  mask_t mine = 0;
+#pragma unroll
+  for (int kc = 0; kc < key_tile::segment_chunks; ++kc) {
+    const uint4 k = keys.chunk[key_tile::segment_chunk(row, tl, kc)];
+    const std::uint32_t k4[4] = {k.x, k.y, k.z, k.w};
+#pragma unroll
+    for (int u = 0; u < 4; ++u) mine |= (c.kept && k4[u] >= lowest) ? mask_t(1) << (4 * kc + u) : mask_t(0);
+  }
+  const int count = sizeof(mask_t) == 4 ? __popc(static_cast<std::uint32_t>(mine)) : __popcll(mine);
+  int end = count;  // inclusive scan over the token's lanes
+#pragma unroll
+  for (int d = 1; d < L; d *= 2) {
+    const int below = __shfl_up_sync(full_warp_mask, end, d, L);
+    if (tl >= d) end += below;
+  }
+  const int total = token_shfl<Config>(end, L - 1);
+  __syncwarp();  // the previous token's reads of `storage` are done
+
+  int expert = 0;  // token lane k < K: slot k's expert
+  if (__any_sync(full_warp_mask, total > tile_max_candidates)) {
+    // Many equal keys: K exact rounds, each taking the token's largest remaining key (equal
+    // keys: the lower expert) and removing it from the key tile.
+#pragma unroll 1
+    for (int r = 0; r < K; ++r) {
+      std::uint32_t best = excluded_key;
+      int position = 0;
+      if (c.kept) {
+#pragma unroll
+        for (int kc = 0; kc < key_tile::segment_chunks; ++kc) {
+          const uint4 k = keys.chunk[key_tile::segment_chunk(row, tl, kc)];
+          const std::uint32_t k4[4] = {k.x, k.y, k.z, k.w};
+#pragma unroll
+          for (int u = 0; u < 4; ++u) {
+            const bool better = k4[u] > best;  // strict: the lower expert keeps equal keys
+            best = better ? k4[u] : best;
+            position = better ? 4 * kc + u : position;
+          }
+        }
+      }
+      std::uint64_t v = (static_cast<std::uint64_t>(best) << 32) | ~static_cast<std::uint32_t>(tl * V + position);
+#pragma unroll
+      for (int d = L / 2; d >= 1; d /= 2) {
+        const std::uint64_t other = __shfl_xor_sync(full_warp_mask, v, d, L);
+        v = other > v ? other : v;
+      }
+      const int winner = static_cast<int>(~static_cast<std::uint32_t>(v));
+      if (tl == r) expert = winner;
+      if (tl == winner / V) keys.element(row, winner) = excluded_key;
+    }
+  } else {
+    // 2. Pack the candidates, zeros after the last.
+    int offset = end - count;
+    while (mine != 0) {
+      const int j = sizeof(mask_t) == 4 ? __ffs(static_cast<std::uint32_t>(mine)) - 1 : __ffsll(mine) - 1;
+      mine &= mine - 1;
+      const int e = tl * V + j;
+      storage.candidate[offset++] = (static_cast<std::uint64_t>(keys.element(row, e)) << 32) | ~static_cast<std::uint32_t>(e);
+    }
+    if (tl < 2) storage.candidate[total + tl] = 0;
+    __syncwarp();
+    // 3. Rank each candidate: how many others beat it. Two candidates per 16-byte load.
+    for (int i = tl; i < total; i += L) {
+      const std::uint64_t me = storage.candidate[i];
+      int rank = 0;
+      for (int j = 0; j < total; j += 2) {
+        const ulonglong2 pair = *reinterpret_cast<const ulonglong2*>(&storage.candidate[j]);
+        rank += (pair.x > me) + (pair.y > me);
+      }
+      if (rank < K) storage.slot_expert[rank] = static_cast<int>(~static_cast<std::uint32_t>(me));
+    }
+    __syncwarp();
+    if (tl < K) expert = storage.slot_expert[tl];
+  }
+
+  // 4. The slots' scores, unbiased; their sum in slot order.
+  warp_topk_result result{expert, 0.0f, 0.0f};
+  if (tl < K) {
+    result.score = score_of(expert);
+    storage.slot_score[tl] = result.score;
+  }
+  __syncwarp();
+#pragma unroll
+  for (int k = 0; k < K; ++k) result.score_sum = add_rn(result.score_sum, storage.slot_score[k]);
+  return result;
+}
+
+}  // namespace moe_router
