@@ -213,13 +213,44 @@ TEST_CASE("which compiled shapes have a tiled kernel, and from how many tokens r
   static_assert(fused_token_lanes<deepseek_v3_config<>>(8191) == 32, "below the tiled threshold");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(8192) == 8, "at the tiled threshold");
   static_assert(fused_token_lanes<llama_4_config<>>(1 << 20) == 16, "Llama-4: the half-warp kernel");
-  // The tiled layout: 32 experts per lane for DeepSeek-V3, a group per lane, padded segments.
+  // The tiled layout: 32 experts per lane for DeepSeek-V3, a group per lane, rotated segments.
   using tiled = deepseek_v3_config<>::with_token_lanes<8>;
   static_assert(tiled::experts_per_lane == 32 && tiled::lanes_per_group == 1, "layout");
   using logit_tile = row_tile<tiled, float>;
-  static_assert(logit_tile::segment_chunks == 8 && logit_tile::segment_pitch == 9 && logit_tile::rows == 4, "tile");
-  static_assert(row_tile<deepseek_v3_config<__nv_bfloat16>::with_token_lanes<8>, __nv_bfloat16>::segment_pitch == 5,
-                "bf16 tile: 4 chunks per segment, pitch 5");
+  static_assert(logit_tile::segment_chunks == 8 && logit_tile::rotation_divisor == 1 && logit_tile::rows == 4, "tile");
+  static_assert(sizeof(logit_tile) == 4 * 256 * sizeof(float), "no padding");
+  static_assert(row_tile<deepseek_v3_config<__nv_bfloat16>::with_token_lanes<8>, __nv_bfloat16>::rotation_divisor == 2,
+                "bf16: 4 chunks per segment, two segments per 128 bytes");
+}
+
+TEST_CASE("the tiled layout: a token's 8 lanes reading the same chunk of their segments hit 8 bank groups",
+          "[validation][no_gpu]")
+{
+  // Every chunk count per segment of the compiled tiled shapes (2 to 16), and every chunk.
+  auto check = [](auto tile) {
+    using tile_t = decltype(tile);
+    for (int c = 0; c < tile_t::segment_chunks; ++c) {
+      unsigned columns = 0;
+      for (int tl = 0; tl < 8; ++tl) columns |= 1u << (tile_t::segment_chunk(1, tl, c) % 8);
+      INFO("segment of " << tile_t::segment_chunks << " chunks, chunk " << c);
+      CHECK(columns == 0xffu);
+    }
+    // And the rotation is a permutation of each segment.
+    for (int tl = 0; tl < 8; ++tl) {
+      unsigned long long places = 0;
+      for (int c = 0; c < tile_t::segment_chunks; ++c) places |= 1ull << (tile_t::segment_chunk(0, tl, c) - tl * tile_t::segment_chunks);
+      CHECK(places == (1ull << tile_t::segment_chunks) - 1);
+    }
+  };
+  check(row_tile<deepseek_v3_config<>::with_token_lanes<8>, float>{});                          // S = 8
+  check(row_tile<deepseek_v3_config<__nv_bfloat16>::with_token_lanes<8>, __nv_bfloat16>{});    // S = 4
+  check(row_tile<kimi_k2_config<>::with_token_lanes<8>, float>{});                              // S = 12
+  check(row_tile<kimi_k2_config<__nv_bfloat16>::with_token_lanes<8>, __nv_bfloat16>{});        // S = 6
+  check(row_tile<glm_4_5_config<>::with_token_lanes<8>, float>{});                              // S = 5
+  check(row_tile<llama_4_config<__nv_bfloat16>::with_token_lanes<8>, __nv_bfloat16>{});        // S = 2
+  check(row_tile<route_config<512, 1, 1, 8, scoring_func::sigmoid, group_score_kind::top2_sum, float, float,
+                              std::int32_t, 8>,
+                 float>{});  // S = 16
 }
 
 TEST_CASE("route_fused refuses a launch_options::token_lanes it cannot honour", "[validation][no_gpu]")

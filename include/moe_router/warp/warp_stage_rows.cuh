@@ -11,14 +11,17 @@
  * With 8 lanes per token (`Config::token_lanes == 8`) a warp routes four consecutive tokens,
  * and token lane l works on experts l*V .. l*V+V-1 (V = E/8, 16 to 64 experts). Loading those
  * straight into registers would make every 16-byte load of the warp touch 32 different
- * 128-byte lines; instead the warp copies its four rows with coalesced 16-byte `cp.async`
- * (a whole row per 8 lanes per instruction, bypassing registers), one tile ahead of the one it
- * routes, and each lane then reads its own segment from shared memory.
+ * 128-byte lines; instead the warp copies its four rows into shared memory with coalesced
+ * 16-byte `cp.async` (512 contiguous bytes per instruction, bypassing registers) ahead of routing
+ * them, and each lane then reads its own segment from there.
  *
- * Layout: a row is split into the 8 lanes' segments of V elements, each a whole number of
- * 16-byte chunks; segments are `segment_pitch` chunks apart, an odd number, so that the 8 lanes
- * of a token reading chunk c of their segments (one quarter-warp phase of a 16-byte shared load)
- * hit 8 different bank groups.
+ * Layout: a row is its 8 lanes' segments of V elements, each S whole 16-byte chunks, back to
+ * back. Within a segment the chunks are rotated (swizzled) so that the 8 lanes of a token reading
+ * chunk c of their segments (one quarter-warp phase of a 16-byte shared load) hit 8 different
+ * bank groups (16-byte columns of the 128-byte bank row): lane l's chunk c sits at place
+ * (c + l / m) mod S of its segment, where m = 8 / gcd(S, 8) is how many lanes' segments start in
+ * different columns. Rotating instead of padding keeps a warp's shared memory, which is what
+ * limits the resident warps, at the size of its rows.
  */
 
 #include <moe_router/config.cuh>
@@ -29,8 +32,8 @@
 namespace moe_router {
 
 /**
- * @brief `Rows` rows of `Config`'s E elements of type `Element` in shared memory, padded per
- * lane segment (see the file comment). `Element` is the logit type, `std::uint32_t` (choice
+ * @brief `Rows` rows of `Config`'s E elements of type `Element` in shared memory, each lane
+ * segment rotated (see the file comment). `Element` is the logit type, `std::uint32_t` (choice
  * keys) or `float` (the bias).
  */
 template <class Config, class Element, int Rows = warp_lanes / Config::token_lanes>
@@ -40,25 +43,33 @@ struct row_tile {
   static constexpr int chunk_elements = 16 / static_cast<int>(sizeof(Element));
   static_assert(Config::experts_per_lane % chunk_elements == 0 && Config::full_lanes,
                 "a lane segment must be whole 16-byte chunks: E must be a multiple of 8 * 16 / sizeof(element)");
-  /// Chunks of one lane's segment, and the distance between segments (odd: no bank conflicts).
+  /// S: chunks of one lane's segment.
   static constexpr int segment_chunks = Config::experts_per_lane / chunk_elements;
-  static constexpr int segment_pitch = segment_chunks | 1;
-  /// Chunks of a row's data, and the distance between rows.
+  /// Chunks of a row.
   static constexpr int row_chunks = Config::token_lanes * segment_chunks;
-  static constexpr int row_pitch = Config::token_lanes * segment_pitch;
   static constexpr int rows = Rows;
+  /// m: lane l's chunks are rotated by l / m places (see the file comment).
+  static constexpr int rotation_divisor =
+    8 / (segment_chunks % 8 == 0 ? 8 : segment_chunks % 4 == 0 ? 4 : segment_chunks % 2 == 0 ? 2 : 1);
 
-  uint4 chunk[Rows * row_pitch];
+  uint4 chunk[Rows * row_chunks];
 
   /// Chunk `c` (0 .. segment_chunks-1) of token lane `tl`'s segment of row `row`.
-  __device__ __forceinline__ static int segment_chunk(int row, int tl, int c)
+  __host__ __device__ __forceinline__ static constexpr int segment_chunk(int row, int tl, int c)
   {
-    return row * row_pitch + tl * segment_pitch + c;
+    // c + tl / m < 2S, so one conditional subtraction is the remainder.
+    const int place = c + tl / rotation_divisor;
+    return row * row_chunks + tl * segment_chunks + (place < segment_chunks ? place : place - segment_chunks);
   }
   /// Chunk `c` (0 .. row_chunks-1) of row `row`, counted in the row's own order.
-  __device__ __forceinline__ static int row_chunk(int row, int c)
+  __host__ __device__ __forceinline__ static constexpr int row_chunk(int row, int c)
   {
     return segment_chunk(row, c / segment_chunks, c % segment_chunks);
+  }
+  /// Element `j` (0 .. V-1) of token lane `tl`'s segment of row `row`: expert tl*V + j.
+  __device__ __forceinline__ Element& segment_element(int row, int tl, int j)
+  {
+    return reinterpret_cast<Element*>(&chunk[segment_chunk(row, tl, j / chunk_elements)])[j % chunk_elements];
   }
   /// Element `e` (an expert, 0 .. E-1) of row `row`.
   __device__ __forceinline__ const Element& element(int row, int e) const

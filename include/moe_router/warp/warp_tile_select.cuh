@@ -34,14 +34,16 @@ namespace moe_router {
 
 /// The most candidates `tile_topk` ranks; more take the exact rounds.
 constexpr int tile_max_candidates = 32;
+/// The largest K of `tile_topk` (token lane k holds slot k).
+constexpr int tile_max_topk = 8;
 
-/// Shared memory of `tile_topk` for one token (the caller owns it; 336 bytes).
+/// Shared memory of `tile_topk` for one token (the caller owns it; 352 bytes).
 struct tile_topk_storage {
   /// The packed candidates, each (key << 32) | ~expert: one 64-bit comparison orders them as the
   /// contract does (larger key first, then the lower expert). Zero past the last.
-  std::uint64_t candidate[tile_max_candidates + 2];
-  int slot_expert[warp_lanes / 4];  ///< slot k's expert
-  float slot_score[warp_lanes / 4]; ///< slot k's score
+  std::uint64_t candidate[tile_max_candidates + 4];
+  int slot_expert[tile_max_topk];   ///< slot k's expert
+  float slot_score[tile_max_topk];  ///< slot k's score
 };
 
 namespace detail {
@@ -126,7 +128,7 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
   constexpr int V = Config::experts_per_lane;
   constexpr int K = Config::topk;
   constexpr int L = Config::token_lanes;
-  static_assert(K <= L, "tile_topk writes slot k from token lane k: K <= 8");
+  static_assert(K <= tile_max_topk && K <= L, "tile_topk writes slot k from token lane k: K <= 8");
   using mask_t = std::conditional_t<(V <= 32), std::uint32_t, std::uint64_t>;
   const int row = lane / L;
   const int tl = token_lane<Config>(lane);
@@ -181,7 +183,7 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
       }
       const int winner = static_cast<int>(~static_cast<std::uint32_t>(v));
       if (tl == r) expert = winner;
-      if (tl == winner / V) keys.element(row, winner) = excluded_key;
+      if (tl == winner / V) keys.segment_element(row, tl, winner - tl * V) = excluded_key;
     }
   } else {
     // 2. Pack the candidates, zeros after the last.
@@ -189,18 +191,24 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
     while (mine != 0) {
       const int j = sizeof(mask_t) == 4 ? __ffs(static_cast<std::uint32_t>(mine)) - 1 : __ffsll(mine) - 1;
       mine &= mine - 1;
-      const int e = tl * V + j;
-      storage.candidate[offset++] = (static_cast<std::uint64_t>(keys.element(row, e)) << 32) | ~static_cast<std::uint32_t>(e);
+      const std::uint32_t key = keys.segment_element(row, tl, j);
+      storage.candidate[offset++] = (static_cast<std::uint64_t>(key) << 32) | ~static_cast<std::uint32_t>(tl * V + j);
     }
-    if (tl < 2) storage.candidate[total + tl] = 0;
+    if (tl < 4) storage.candidate[total + tl] = 0;  // zeros up to the next multiple of 4
     __syncwarp();
-    // 3. Rank each candidate: how many others beat it. Two candidates per 16-byte load.
+    // 3. Rank each candidate: how many others beat it. Four candidates (two 16-byte loads) a
+    //    step, unrolled by hand: the compiler's own unrolling of a loop this short runs mostly
+    //    its remainder code.
     for (int i = tl; i < total; i += L) {
       const std::uint64_t me = storage.candidate[i];
       int rank = 0;
-      for (int j = 0; j < total; j += 2) {
-        const ulonglong2 pair = *reinterpret_cast<const ulonglong2*>(&storage.candidate[j]);
-        rank += (pair.x > me) + (pair.y > me);
+#pragma unroll 1
+      for (int j = 0; j < total; j += 4) {
+#pragma unroll
+        for (int h = 0; h < 4; h += 2) {
+          const ulonglong2 pair = *reinterpret_cast<const ulonglong2*>(&storage.candidate[j + h]);
+          rank += (pair.x > me) + (pair.y > me);
+        }
       }
       if (rank < K) storage.slot_expert[rank] = static_cast<int>(~static_cast<std::uint32_t>(me));
     }
