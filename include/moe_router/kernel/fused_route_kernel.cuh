@@ -16,6 +16,7 @@
  */
 
 #include <moe_router/config.cuh>
+#include <moe_router/detail/kernel_loop.cuh>
 #include <moe_router/types.hpp>
 #include <moe_router/warp/warp_epilogue.cuh>
 #include <moe_router/warp/warp_load_logits.cuh>
@@ -49,12 +50,8 @@ __global__ void __launch_bounds__(fused_block_threads) fused_route_kernel(const 
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * fused_warps_per_block * tokens_per_warp;
   const std::int64_t first = warp_first + token_slot;
 
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  // Programmatic dependent launch: everything below may be written by the kernel before us
-  // (no-op when the launch did not ask for it). Then let the kernel after us start launching.
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-  asm volatile("griddepcontrol.launch_dependents;");
-#endif
+  // Everything below may be written by the kernel before us.
+  detail::wait_for_previous_kernel();
 
   // Start the first token's load before anything else: the padding count, the bias and the
   // shared-slot arithmetic below all overlap it (a padding row's logits are read and ignored).
@@ -66,32 +63,18 @@ __global__ void __launch_bounds__(fused_block_threads) fused_route_kernel(const 
 
   float bias[V];
   warp_load_bias<Config>(static_cast<const typename Config::bias_type*>(p.bias), lane, bias);
-  std::int64_t num_valid = num_tokens;
-  if (p.num_valid_tokens != nullptr) {
-    const std::int64_t count = *p.num_valid_tokens;
-    num_valid = count < 0 ? 0 : (count < num_tokens ? count : num_tokens);
-  }
-
-  // The shared slot's id E + t mod NS, kept incrementally (no division per token; first and
-  // step are below 2^31, so 32-bit remainders do).
-  const unsigned num_shared = static_cast<unsigned>(p.num_shared_experts);
-  unsigned shared_offset = 0, shared_step = 0;
-  if (p.num_shared_slots == 1) {
-    shared_offset = static_cast<unsigned>(first) % num_shared;
-    shared_step = static_cast<unsigned>(step) % num_shared;
-  }
+  const std::int64_t num_valid = detail::valid_token_count(p);
+  detail::shared_slot_cursor shared_slot(p, first, step);
 
   if constexpr (tokens_per_warp == 1) {
     for (std::int64_t t = first; t < num_tokens; t += step) {
       const logit_fragment<Config> current = next;
       if (t + step < num_valid) warp_load_logits<Config>(logits + (t + step) * stride, lane, next);
       if (t < num_valid)
-        warp_route_token<Config>(current, bias, lane, p, t, Config::num_experts + static_cast<int>(shared_offset),
-                                 token_storage);
+        warp_route_token<Config>(current, bias, lane, p, t, shared_slot.id(Config::num_experts), token_storage);
       else
         warp_store_padding_row<Config>(lane, p, t);
-      shared_offset += shared_step;
-      if (shared_offset >= num_shared) shared_offset -= num_shared;
+      shared_slot.advance();
     }
   } else {
     // Two tokens per warp. The pieces are warp collectives, so both halves run every step of
@@ -101,11 +84,10 @@ __global__ void __launch_bounds__(fused_block_threads) fused_route_kernel(const 
       const std::int64_t t = base + token_slot;
       const logit_fragment<Config> current = next;
       if (t + step < num_valid) warp_load_logits<Config>(logits + (t + step) * stride, lane, next);
-      warp_route_token<Config>(current, bias, lane, p, t, Config::num_experts + static_cast<int>(shared_offset),
-                               token_storage, t < num_valid);
+      warp_route_token<Config>(current, bias, lane, p, t, shared_slot.id(Config::num_experts), token_storage,
+                               t < num_valid);
       if (t >= num_valid && t < num_tokens) warp_store_padding_row<Config>(lane, p, t);
-      shared_offset += shared_step;
-      if (shared_offset >= num_shared) shared_offset -= num_shared;
+      shared_slot.advance();
     }
   }
 }

@@ -17,6 +17,7 @@
  */
 
 #include <moe_router/config.cuh>
+#include <moe_router/detail/kernel_loop.cuh>
 #include <moe_router/types.hpp>
 #include <moe_router/warp/warp_epilogue.cuh>
 #include <moe_router/warp/warp_route_token.cuh>
@@ -96,20 +97,13 @@ __global__ void __launch_bounds__(tiled_block_threads) tiled_route_kernel(const 
     (static_cast<std::int64_t>(blockIdx.x) * tiled_warps_per_block + warp) * tokens_per_warp;
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * tiled_warps_per_block * tokens_per_warp;
 
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  // Programmatic dependent launch, as in fused_route_kernel.
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-  asm volatile("griddepcontrol.launch_dependents;");
-#endif
+  // Everything below may be written by the kernel before us.
+  detail::wait_for_previous_kernel();
 
   const logit_type* logits = static_cast<const logit_type*>(p.logits);
   const std::int64_t stride = p.stride();
   const std::int64_t num_tokens = p.num_tokens;
-  std::int64_t num_valid = num_tokens;
-  if (p.num_valid_tokens != nullptr) {
-    const std::int64_t count = *p.num_valid_tokens;
-    num_valid = count < 0 ? 0 : (count < num_tokens ? count : num_tokens);
-  }
+  const std::int64_t num_valid = detail::valid_token_count(p);
   // Rows of the four tokens from `base` that have logits to read (padding rows are not read).
   auto rows_from = [&](std::int64_t base) {
     const std::int64_t left = num_valid - base;
@@ -124,13 +118,7 @@ __global__ void __launch_bounds__(tiled_block_threads) tiled_route_kernel(const 
     shared.bias.element(0, e) = bias != nullptr ? detail::element_traits<bias_type>::to_float(bias[e]) : 0.0f;
   __syncthreads();
 
-  // The shared slot's id E + t mod NS, kept incrementally (see fused_route_kernel).
-  const unsigned num_shared = static_cast<unsigned>(p.num_shared_experts);
-  unsigned shared_offset = 0, shared_step = 0;
-  if (p.num_shared_slots == 1) {
-    shared_offset = static_cast<unsigned>(warp_first + row) % num_shared;
-    shared_step = static_cast<unsigned>(step) % num_shared;
-  }
+  detail::shared_slot_cursor shared_slot(p, warp_first + row, step);
 
   using warp_storage = tiled_warp_storage<Config>;
   constexpr bool two_tiles = warp_storage::logit_tiles == 2;
@@ -163,14 +151,12 @@ __global__ void __launch_bounds__(tiled_block_threads) tiled_route_kernel(const 
       const warp_topk_result result = tile_topk<Config>(keys, lane, c, storage.topk[row], [&](int e) {
         return elementwise_score(Config::scoring, detail::element_traits<logit_type>::to_float(token_row[e]));
       });
-      warp_store_row<Config>(result, lane, p, t, Config::num_experts + static_cast<int>(shared_offset),
-                             t < num_valid);
+      warp_store_row<Config>(result, lane, p, t, shared_slot.id(Config::num_experts), t < num_valid);
     } else if constexpr (!two_tiles) {
       stage_next();
     }
     if (t >= num_valid && t < num_tokens) warp_store_padding_row<Config>(lane, p, t);
-    shared_offset += shared_step;
-    if (shared_offset >= num_shared) shared_offset -= num_shared;
+    shared_slot.advance();
     __syncwarp();  // every lane is done with this tile before it is refilled
     if constexpr (two_tiles) current ^= 1;
   }
