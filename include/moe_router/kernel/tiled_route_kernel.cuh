@@ -20,7 +20,6 @@
 #include <moe_router/detail/kernel_loop.cuh>
 #include <moe_router/types.hpp>
 #include <moe_router/warp/warp_epilogue.cuh>
-#include <moe_router/warp/warp_route_token.cuh>
 #include <moe_router/warp/warp_select.cuh>
 #include <moe_router/warp/warp_stage_rows.cuh>
 #include <moe_router/warp/warp_tile_select.cuh>
@@ -64,6 +63,8 @@ struct tiled_warp_storage<Config, true> {
   static constexpr int logit_tiles = 2;
   row_tile<Config, typename Config::logit_type> logits[logit_tiles];
   tile_topk_storage topk[tokens];
+  static_assert(sizeof(row_tile<Config, typename Config::logit_type>) == sizeof(row_tile<Config, std::uint32_t>),
+                "keys in place need the logits' layout");
   __device__ __forceinline__ row_tile<Config, std::uint32_t>& keys(int tile)
   {
     return reinterpret_cast<row_tile<Config, std::uint32_t>&>(logits[tile]);
