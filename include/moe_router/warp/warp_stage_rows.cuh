@@ -72,15 +72,9 @@ struct row_tile {
     return reinterpret_cast<Element*>(&chunk[segment_chunk(row, tl, j / chunk_elements)])[j % chunk_elements];
   }
   /// Element `e` (an expert, 0 .. E-1) of row `row`.
-  __device__ __forceinline__ const Element& element(int row, int e) const
-  {
-    const int within = e % Config::experts_per_lane;
-    return reinterpret_cast<const Element*>(
-      &chunk[segment_chunk(row, e / Config::experts_per_lane, within / chunk_elements)])[within % chunk_elements];
-  }
   __device__ __forceinline__ Element& element(int row, int e)
   {
-    return const_cast<Element&>(static_cast<const row_tile&>(*this).element(row, e));
+    return segment_element(row, e / Config::experts_per_lane, e % Config::experts_per_lane);
   }
 };
 
