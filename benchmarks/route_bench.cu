@@ -174,7 +174,7 @@ void bench_config(const char* name, const std::vector<std::int64_t>& token_count
     report(reinterpret_cast<const void*>(moe_router::tiled_route_kernel<tiled>), 8);
     std::printf("# %s logits=%s: tiled kernel: %zu bytes of dynamic shared memory per block of %d warps\n", name,
                 moe_router::to_string(Config::logits_data_type), sizeof(moe_router::tiled_block_storage<tiled>),
-                moe_router::tiled_warps_per_block);
+                moe_router::tiled_warps_per_block<tiled>());
   }
   float* bias = nullptr;
   BENCH_CHECK(cudaMalloc(&bias, E * sizeof(float)));

@@ -223,6 +223,27 @@ TEST_CASE("which compiled shapes have a tiled kernel, and from how many tokens r
                 "bf16: 4 chunks per segment, two segments per 128 bytes");
 }
 
+TEST_CASE("the tiled kernel's block size keeps the resident warps a multiple of four, as many as fit",
+          "[validation][no_gpu]")
+{
+  // 228 KB of shared memory per SM, 1 KB of it reserved per block, at most 64 warps.
+  static_assert(moe_router::detail::balanced_resident_warps(20224, 2) == 20, "10 blocks of 2 warps");
+  static_assert(moe_router::detail::balanced_resident_warps(16128, 2) == 24, "13 blocks of 2 warps: 26, down to 24");
+  static_assert(moe_router::detail::balanced_resident_warps(28928, 2) == 12, "7 blocks of 2 warps: 14, down to 12");
+  static_assert(moe_router::detail::balanced_resident_warps(1024, 4) == 64, "at most 64 warps");
+  // Four-warp blocks where two-warp ones leave 16 warps or fewer: Kimi-K2.
+  static_assert(tiled_warps_per_block<kimi_k2_config<>::with_token_lanes<8>>() == 4, "Kimi-K2: 12 -> 16 warps");
+  static_assert(tiled_warps_per_block<kimi_k2_config<__nv_bfloat16>::with_token_lanes<8>>() == 4,
+                "Kimi-K2, bf16: 16 -> 20 warps");
+  static_assert(tiled_warps_per_block<deepseek_v3_config<>::with_token_lanes<8>>() == 2, "DeepSeek-V3: 20 warps");
+  static_assert(tiled_warps_per_block<deepseek_v3_config<__nv_bfloat16>::with_token_lanes<8>>() == 2,
+                "DeepSeek-V3, bf16: 24 warps");
+  static_assert(tiled_warps_per_block<glm_4_5_config<>::with_token_lanes<8>>() == 2, "GLM-4.5: 28 warps");
+  static_assert(sizeof(tiled_block_storage<kimi_k2_config<>::with_token_lanes<8>>) ==
+                  sizeof(tiled_block_layout<kimi_k2_config<>::with_token_lanes<8>, 4>),
+                "the storage is the chosen layout");
+}
+
 TEST_CASE("the tiled layout: a token's 8 lanes reading the same chunk of their segments hit 8 bank groups",
           "[validation][no_gpu]")
 {
