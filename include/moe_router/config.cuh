@@ -133,6 +133,12 @@ struct route_config {
   using with_token_lanes =
     route_config<NumExperts, NumGroups, TopkGroup, TopK, Scoring, GroupScore, LogitT, BiasT, IdT, Lanes>;
 
+  /// The same shape with `Element` as its logit type: the layout of any per-expert row (the
+  /// bias is loaded with it).
+  template <class Element>
+  using with_logit_type =
+    route_config<NumExperts, NumGroups, TopkGroup, TopK, Scoring, GroupScore, Element, BiasT, IdT, TokenLanes>;
+
   /// Does a run-time description match this configuration (shape, scoring and element types)?
   static constexpr bool matches(const route_params& p)
   {

@@ -159,7 +159,8 @@ class device_case {
         slots_(static_cast<std::size_t>(c.num_tokens() * c.slots())),
         id_bytes_(static_cast<std::size_t>(size_of(c.desc.ids_type))),
         logits_(c.logits),
-        bias_(c.bias),
+        bias_offset_(bias_offset(c)),
+        bias_(with_leading_bytes(c.bias, bias_offset_)),
         map_(c.expert_map),
         count_(std::vector<std::int32_t>{c.desc.num_valid_tokens}),
         weights_(slots_ + 2 * guard_elements),
@@ -175,7 +176,7 @@ class device_case {
   {
     route_params p = c_->params();
     p.logits = c_->logits.empty() ? nullptr : logits_.data();
-    p.bias = c_->bias.empty() ? nullptr : bias_.data();
+    p.bias = c_->bias.empty() ? nullptr : bias_.data() + bias_offset_;
     p.expert_map = c_->expert_map.empty() ? nullptr : map_.data();
     p.num_valid_tokens = c_->desc.has_num_valid ? count_.data() : nullptr;
     p.weights = weights_.data() + guard_elements;
@@ -264,11 +265,26 @@ class device_case {
   {
     INFO(c_->describe() << "\nan input changed on the device");
     if (!c_->logits.empty()) REQUIRE(logits_.download() == c_->logits);
-    if (!c_->bias.empty()) REQUIRE(bias_.download() == c_->bias);
+    if (!c_->bias.empty()) REQUIRE(bias_.download() == with_leading_bytes(c_->bias, bias_offset_));
     if (!c_->expert_map.empty()) REQUIRE(map_.download() == c_->expert_map);
   }
 
  private:
+  /// Cases with unaligned rows (a row stride that is not a multiple of 16 bytes) get an unaligned
+  /// bias too: one element past a 16-byte boundary, so that the bias loads take their element path.
+  static std::size_t bias_offset(const test_case& c)
+  {
+    const std::int64_t row_bytes = c.desc.stride() * size_of(c.desc.logits_type);
+    return c.desc.row_stride != 0 && row_bytes % 16 != 0 ? static_cast<std::size_t>(size_of(c.desc.bias_type)) : 0;
+  }
+  static std::vector<unsigned char> with_leading_bytes(const std::vector<unsigned char>& bytes, std::size_t lead)
+  {
+    if (bytes.empty()) return bytes;
+    std::vector<unsigned char> out(lead, 0xa5);
+    out.insert(out.end(), bytes.begin(), bytes.end());
+    return out;
+  }
+
   std::int64_t id_poison() const { return c_->desc.ids_type == index_type::i32 ? id32_poison : id64_poison; }
 
   std::vector<unsigned char> poisoned_ids(std::size_t count) const
@@ -294,7 +310,9 @@ class device_case {
   const test_case* c_;
   std::size_t slots_;     // num_tokens * (K + S)
   std::size_t id_bytes_;  // 4 or 8
-  device_array<unsigned char> logits_, bias_;
+  device_array<unsigned char> logits_;
+  std::size_t bias_offset_;  // bytes before the bias (see bias_offset)
+  device_array<unsigned char> bias_;
   device_array<std::int32_t> map_, count_;
   device_array<float> weights_;      // guard, slots_, guard
   device_array<unsigned char> ids_;  // the same, in ids of id_bytes_

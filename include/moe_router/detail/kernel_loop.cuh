@@ -52,7 +52,9 @@ struct shared_slot_cursor {
   __device__ __forceinline__ shared_slot_cursor(const route_params& p, std::int64_t first, std::int64_t step_tokens)
       : num_shared(static_cast<unsigned>(p.num_shared_experts))
   {
-    if (p.num_shared_slots == 1) {
+    // One shared expert (DeepSeek's) needs no remainder: two integer divisions are a good part
+    // of the prologue of a warp that routes a single token.
+    if (p.num_shared_slots == 1 && num_shared > 1) {
       offset = static_cast<unsigned>(first) % num_shared;
       step = static_cast<unsigned>(step_tokens) % num_shared;
     }
