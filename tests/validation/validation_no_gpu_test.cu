@@ -173,7 +173,8 @@ TEST_CASE("which compiled shapes have a half-warp kernel, and from how many toke
   // The kernel route_fused picks: by batch size, unless launch_options::token_lanes forces one.
   static_assert(fused_token_lanes<glm_4_5_config<>>(8191) == 32, "below the half-warp threshold");
   static_assert(fused_token_lanes<glm_4_5_config<>>(8192) == 16, "GLM-4.5: half-warp from 8192");
-  static_assert(fused_token_lanes<glm_4_5_config<>>(32768) == 8, "GLM-4.5: tiled from 32768");
+  static_assert(fused_token_lanes<glm_4_5_config<>>(16383) == 16, "GLM-4.5: half-warp below 16384");
+  static_assert(fused_token_lanes<glm_4_5_config<>>(16384) == 8, "GLM-4.5: tiled from 16384");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(1, 16) == 16, "forced half-warp");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(1, 8) == 8, "forced tiled");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(1 << 20, 32) == 32, "forced warp");
@@ -206,9 +207,12 @@ TEST_CASE("which compiled shapes have a tiled kernel, and from how many tokens r
   // The measured crossovers (docs/performance.md).
   CHECK(fused_tiled_min_tokens<deepseek_v3_config<>>() == 8192);
   CHECK(fused_tiled_min_tokens<minimax_m2_config<__nv_bfloat16>>() == 8192);
-  CHECK(fused_tiled_min_tokens<minimax_m2_config<>>() == 32768);
-  CHECK(fused_tiled_min_tokens<kimi_k2_config<__nv_bfloat16>>() == 32768);
-  CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<>>() == 131072);
+  CHECK(fused_tiled_min_tokens<minimax_m2_config<>>() == 16384);
+  CHECK(fused_tiled_min_tokens<glm_4_5_config<>>() == 16384);
+  CHECK(fused_tiled_min_tokens<kimi_k2_config<>>() == 32768);
+  CHECK(fused_tiled_min_tokens<kimi_k2_config<__nv_bfloat16>>() == 8192);
+  CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<>>() == 65536);
+  CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<__nv_bfloat16>>() == 8192);
   CHECK(fused_tiled_min_tokens<llama_4_config<>>() == std::numeric_limits<std::int64_t>::max());
   static_assert(fused_token_lanes<deepseek_v3_config<>>(8191) == 32, "below the tiled threshold");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(8192) == 8, "at the tiled threshold");
