@@ -200,7 +200,6 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
     // scheduler (four per SM, a warp's slot fixes its scheduler): keep the resident warps a
     // multiple of four. 26 warps of the tiled kernel (two-warp blocks) took 5% longer than 24,
     // and 18 took 8% longer than 16 (H200, 131072 tokens).
-    constexpr int schedulers_per_sm = 4;
     if (kernel_of::warps_per_block < schedulers_per_sm) {
       constexpr int blocks_per_set = schedulers_per_sm / kernel_of::warps_per_block;
       if (blocks >= blocks_per_set) blocks -= blocks % blocks_per_set;

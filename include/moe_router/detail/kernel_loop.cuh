@@ -16,6 +16,11 @@
 namespace moe_router {
 namespace detail {
 
+/// Warp schedulers of an SM (Hopper, and every SM since Volta); a resident warp issues from one
+/// of them. Each warp of the persistent kernels routes the same share of the tokens, so their
+/// resident warps per SM are kept a multiple of this.
+constexpr int schedulers_per_sm = 4;
+
 /**
  * @brief Programmatic dependent launch: wait until everything the kernel before us wrote is
  * visible, then let the kernel after us start launching. Both are no-ops when the launch did

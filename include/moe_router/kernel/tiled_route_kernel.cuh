@@ -86,7 +86,7 @@ __host__ __device__ constexpr int balanced_resident_warps(std::size_t block_byte
 {
   const int blocks = static_cast<int>(sm_shared_bytes / (block_bytes + block_reserved_shared_bytes));
   const int resident = blocks * warps < 64 ? blocks * warps : 64;
-  return resident - resident % 4;
+  return resident - resident % schedulers_per_sm;
 }
 }  // namespace detail
 
