@@ -93,7 +93,7 @@ template <class Config>
 constexpr bool fused_tiled_available()
 {
   constexpr int E = Config::num_experts, G = Config::num_groups;
-  constexpr int V8 = E / 8;
+  constexpr int V8 = E >= 8 ? E / 8 : 1;  // E < 8 fails the chunk test below; no division by zero
   constexpr int chunk = 16 / static_cast<int>(sizeof(typename Config::logit_type));
   return Config::scoring != scoring_func::softmax && Config::topk <= 8 && E <= 512 && E % (8 * chunk) == 0 &&
          (G == 1 || ((E / G) % V8 == 0 && detail::is_power_of_two((E / G) / V8)));
