@@ -35,6 +35,19 @@ template <class Config>
 constexpr bool tiled_keys_in_place = sizeof(typename Config::logit_type) == sizeof(std::uint32_t);
 
 /**
+ * @brief Does the tiled kernel of `Config` choose from screened keys (screening.cuh)? Sigmoid
+ * scores with at least 48 experts a lane (Kimi-K2's 384 experts): the screened sigmoid saves
+ * about 10 instructions an expert, and the fixed cost a token pays for it (the candidates'
+ * exact keys, and with groups the proof of the kept groups) is repaid only from about 48
+ * experts a lane. Measured on an H200 at 131072 tokens with every sigmoid shape screening:
+ * Kimi-K2 101.0 -> 96.9 µs (fp32 logits) and 91.5 -> 83.7 µs (bf16); DeepSeek-V3 (32 a lane,
+ * groups) 77.6 -> 80.6 and 71.6 -> 73.3 µs, MiniMax-M2 (32, no groups) 75.1 -> 75.7 µs,
+ * GLM-4.5 (20) 55.3 -> 54.9 µs (see docs/performance.md).
+ */
+template <class Config>
+constexpr bool tiled_screening = screenable(Config::scoring) && Config::experts_per_lane >= 48;
+
+/**
  * @brief One warp's shared memory in the tiled kernel: its logit tiles, the key tile unless the
  * keys overwrite the logits, and `tile_topk`'s storage for each of its tokens.
  *
@@ -177,16 +190,32 @@ __global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes) 
     const std::int64_t t = base + row;
     if (base < num_valid) {  // warp-uniform: some token of the four has a row to route
       auto& keys = storage.keys(current);
-      lane_candidates c = tile_score_keys<Config>(storage.logits[current], shared.bias, keys, lane);
+      lane_candidates scored =
+        tile_score_keys<Config, tiled_screening<Config>>(storage.logits[current], shared.bias, keys, lane);
       if constexpr (!two_tiles) {
         __syncwarp();  // every lane has read its logits
         stage_next();
       }
-      warp_select_groups<Config>(lane, c);
       const logit_type* token_row = logits + (t < num_valid ? t : base) * stride;
-      const warp_topk_result result = tile_topk<Config>(keys, lane, c, storage.topk[row], [&](int e) {
+      auto score_of = [&](int e) {
         return elementwise_score(Config::scoring, detail::element_traits<logit_type>::to_float(token_row[e]));
-      });
+      };
+      warp_topk_result result;
+#pragma unroll 1
+      for (;;) {  // at most twice: screened keys, then exact ones if the screened could not decide
+        lane_candidates c = scored;
+        warp_select_groups<Config>(lane, c);
+        if (c.screened && !__all_sync(full_warp_mask, c.certain)) {
+          // Group scores too close for the screen: the groups from the lanes' exact best two.
+          c = tile_exact_best_two<Config>(keys, scored, shared.bias, lane, score_of);
+          warp_select_groups<Config>(lane, c);
+          c.screened = true;  // the key tile still holds screened keys
+        }
+        result = tile_topk<Config>(keys, lane, c, storage.topk[row], shared.bias, score_of);
+        if (result.certain) break;  // warp-uniform
+        __syncwarp();               // every lane is done with the screened keys
+        scored = tile_score_keys_from_row<Config>(token_row, shared.bias, keys, lane);
+      }
       warp_store_row<Config>(result, lane, p, t, shared_slot.id(Config::num_experts), t < num_valid);
     } else if constexpr (!two_tiles) {
       stage_next();

@@ -25,6 +25,7 @@
 
 #include <moe_router/config.cuh>
 #include <moe_router/numeric.hpp>
+#include <moe_router/screening.cuh>
 #include <moe_router/warp/warp_score.cuh>
 
 #include <cstdint>
@@ -38,6 +39,8 @@ struct lane_candidates {
   std::uint32_t second;  ///< its second largest (equal to `best` when that key is there twice)
   bool kept;             ///< may the lane's experts be chosen (false once its group is dropped)
   std::uint32_t floor;   ///< a key at least K kept candidates reach; `excluded_key` = not known
+  bool screened = false; ///< are the keys screened (screening.cuh)? Only `tile_topk` takes them
+  bool certain = true;   ///< screened: did the exact keys provably keep the same groups?
 };
 
 /// Offer `key` to a running pair of the two largest keys (a key present twice counts twice).
@@ -90,6 +93,21 @@ __device__ __forceinline__ void warp_select_groups(int lane, lane_candidates& c)
       rank += (other > group_key || (other == group_key && h < group)) ? 1 : 0;
     }
     c.kept = group < Config::num_groups && rank < Config::topk_group;
+    if (c.screened) {
+      // The kept groups are the exact ones if the exact score of every kept group is certainly
+      // above that of every dropped one. The exact group score lies between the same function
+      // of the lower bounds and of the upper bounds of the two best keys, rounded outward.
+      const float b = key_value(best), s = key_value(second);
+      float low = screen_lower(b), high = screen_upper(b);
+      if constexpr (Config::group_score == group_score_kind::top2_sum) {
+        low = __fadd_rd(low, screen_lower(s));
+        high = __fadd_ru(high, screen_upper(s));
+      }
+      const std::uint32_t kept_low = token_min<Config>(c.kept ? screen_lower_key(low) : ~0u);
+      const std::uint32_t dropped_high =
+        token_max<Config>(c.kept || group >= Config::num_groups ? excluded_key : screen_upper_key(high));
+      c.certain = kept_low > dropped_high;
+    }
     if (!c.kept) c.best = c.second = excluded_key;
     if constexpr (2 * Config::topk_group >= Config::topk) c.floor = token_min<Config>(c.kept ? second : ~0u);
   }
@@ -123,6 +141,8 @@ struct warp_topk_result {
   int expert;       ///< token lane k < K: the expert of slot k (before expert_map)
   float score;      ///< token lane k < K: its unbiased score
   float score_sum;  ///< every lane: the K scores summed in slot order (fp32, from 0.0f)
+  bool certain = true;  ///< false: screened keys could not prove the choice, and nothing above
+                        ///< is meaningful (every lane of the warp gets the same value)
 };
 
 /**

@@ -76,6 +76,14 @@ struct row_tile {
   {
     return segment_element(row, e / Config::experts_per_lane, e % Config::experts_per_lane);
   }
+  __device__ __forceinline__ const Element& segment_element(int row, int tl, int j) const
+  {
+    return const_cast<row_tile*>(this)->segment_element(row, tl, j);
+  }
+  __device__ __forceinline__ const Element& element(int row, int e) const
+  {
+    return const_cast<row_tile*>(this)->element(row, e);
+  }
 };
 
 namespace detail {

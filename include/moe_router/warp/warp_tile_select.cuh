@@ -23,6 +23,7 @@
 
 #include <moe_router/config.cuh>
 #include <moe_router/numeric.hpp>
+#include <moe_router/screening.cuh>
 #include <moe_router/warp/token_lanes.cuh>
 #include <moe_router/warp/warp_select.cuh>
 #include <moe_router/warp/warp_stage_rows.cuh>
@@ -37,8 +38,9 @@ constexpr int tile_max_candidates = 32;
 /// The largest K of `tile_topk` (token lane k holds slot k).
 constexpr int tile_max_topk = 8;
 
-/// Shared memory of `tile_topk` for one token (the caller owns it; 352 bytes).
-struct tile_topk_storage {
+/// Shared memory of `tile_topk` for one token (the caller owns it; 352 bytes, 16-byte aligned:
+/// the candidates are read 16 bytes at a time).
+struct alignas(16) tile_topk_storage {
   /// The packed candidates, each (key << 32) | ~expert: one 64-bit comparison orders them as the
   /// contract does (larger key first, then the lower expert). Zero past the last.
   std::uint64_t candidate[tile_max_candidates + 4];
@@ -69,18 +71,12 @@ __device__ __forceinline__ void chunk_to_float(uint4 raw, float (&x)[16 / sizeof
 
 }  // namespace detail
 
-/**
- * @brief Score the calling lane's V experts of its token: write their choice keys to `keys`
- * and return the lane's two best keys (for `warp_select_groups`).
- * @param logits the warp's rows (from `warp_stage_rows`, waited for)
- * @param bias   the bias as one row (zero where the run has none)
- * @param keys   the warp's key tile (written: the calling lane's segment only). With 4-byte
- *               logits it may be `logits` itself: each lane reads a chunk before it writes it
- */
-template <class Config>
-__device__ __forceinline__ lane_candidates tile_score_keys(const row_tile<Config, typename Config::logit_type>& logits,
-                                                           const row_tile<Config, float, 1>& bias,
-                                                           row_tile<Config, std::uint32_t>& keys, int lane)
+namespace detail {
+
+/// `tile_score_keys` with the lane's chunks from `chunk_of(c)` (chunk c of its segment).
+template <class Config, bool Screen, class ChunkOf>
+__device__ __forceinline__ lane_candidates tile_score_chunks(ChunkOf chunk_of, const row_tile<Config, float, 1>& bias,
+                                                             row_tile<Config, std::uint32_t>& keys, int lane)
 {
   using logit_type = typename Config::logit_type;
   using logit_tile = row_tile<Config, logit_type>;
@@ -92,7 +88,7 @@ __device__ __forceinline__ lane_candidates tile_score_keys(const row_tile<Config
 #pragma unroll
   for (int c = 0; c < logit_tile::segment_chunks; ++c) {
     float x[per_chunk];
-    detail::chunk_to_float<logit_type>(logits.chunk[logit_tile::segment_chunk(row, tl, c)], x);
+    chunk_to_float<logit_type>(chunk_of(c), x);
 #pragma unroll
     for (int h = 0; h < per_chunk / 4; ++h) {
       const int kc = c * (per_chunk / 4) + h;  // the key chunk of these four experts
@@ -101,28 +97,126 @@ __device__ __forceinline__ lane_candidates tile_score_keys(const row_tile<Config
       std::uint32_t k[4];
 #pragma unroll
       for (int u = 0; u < 4; ++u) {
-        k[u] = choice_key(elementwise_score(Config::scoring, x[4 * h + u]), b4[u]);
+        const float s = Screen ? screen_sigmoid(x[4 * h + u]) : elementwise_score(Config::scoring, x[4 * h + u]);
+        k[u] = choice_key(s, b4[u]);
         offer_best_two(best, second, k[u]);
       }
       keys.chunk[key_tile::segment_chunk(row, tl, kc)] = make_uint4(k[0], k[1], k[2], k[3]);
     }
   }
-  return lane_candidates{best, second, true, excluded_key};
+  lane_candidates result{best, second, true, excluded_key};
+  result.screened = Screen;
+  return result;
+}
+
+}  // namespace detail
+
+/**
+ * @brief Score the calling lane's V experts of its token: write their choice keys to `keys`
+ * and return the lane's two best keys (for `warp_select_groups`).
+ * @tparam Screen write screened keys (screening.cuh; sigmoid only): `tile_topk` then makes
+ *                the exact choice from them or says it could not, and the caller scores again
+ *                without (`tile_score_keys_from_row`)
+ * @param logits the warp's rows (from `warp_stage_rows`, waited for)
+ * @param bias   the bias as one row (zero where the run has none)
+ * @param keys   the warp's key tile (written: the calling lane's segment only). With 4-byte
+ *               logits it may be `logits` itself: each lane reads a chunk before it writes it
+ */
+template <class Config, bool Screen = false>
+__device__ __forceinline__ lane_candidates tile_score_keys(const row_tile<Config, typename Config::logit_type>& logits,
+                                                           const row_tile<Config, float, 1>& bias,
+                                                           row_tile<Config, std::uint32_t>& keys, int lane)
+{
+  static_assert(!Screen || screenable(Config::scoring), "only sigmoid scores can be screened");
+  using logit_tile = row_tile<Config, typename Config::logit_type>;
+  const int row = lane / Config::token_lanes;
+  const int tl = token_lane<Config>(lane);
+  return detail::tile_score_chunks<Config, Screen>(
+    [&](int c) { return logits.chunk[logit_tile::segment_chunk(row, tl, c)]; }, bias, keys, lane);
+}
+
+/**
+ * @brief `tile_score_keys` (exact keys) from the calling lane's token row in global memory
+ * (16-byte aligned) instead of a staged tile: scoring again after screening could not decide,
+ * when the tile holds keys or the next rows.
+ */
+template <class Config>
+__device__ __forceinline__ lane_candidates tile_score_keys_from_row(const typename Config::logit_type* token_row,
+                                                                    const row_tile<Config, float, 1>& bias,
+                                                                    row_tile<Config, std::uint32_t>& keys, int lane)
+{
+  const uint4* segment = reinterpret_cast<const uint4*>(token_row + token_lane<Config>(lane) * Config::experts_per_lane);
+  return detail::tile_score_chunks<Config, false>([&](int c) { return __ldg(segment + c); }, bias, keys, lane);
+}
+
+/**
+ * @brief The calling lane's two best exact keys (as `lane_candidates`, not screened), found from
+ * its screened keys: only the experts whose exact key could reach the exact second best are
+ * scored exactly, usually two or three. For when the screened group scores could not prove the
+ * kept groups (`warp_select_groups` left `certain` false): the exact group scores follow.
+ * `certain` is false in the result when the lane's screened second best is not finite (then
+ * nothing bounds the exact one: score the token exactly).
+ * @param scored   the lane's candidates from `tile_score_keys` with screening (before
+ *                 `warp_select_groups`)
+ * @param score_of as for `tile_topk`
+ */
+template <class Config, class ScoreOf>
+__device__ __forceinline__ lane_candidates tile_exact_best_two(const row_tile<Config, std::uint32_t>& keys,
+                                                               const lane_candidates& scored,
+                                                               const row_tile<Config, float, 1>& bias, int lane,
+                                                               ScoreOf score_of)
+{
+  using key_tile = row_tile<Config, std::uint32_t>;
+  constexpr int V = Config::experts_per_lane;
+  using mask_t = std::conditional_t<(V <= 32), std::uint32_t, std::uint64_t>;
+  const int row = lane / Config::token_lanes;
+  const int tl = token_lane<Config>(lane);
+  // At least two screened keys reach `second`, so the exact second best is at least
+  // screen_lower(second), and only keys at or above the bound can reach that.
+  const float bound = screen_candidate_bound(key_value(scored.second));
+  lane_candidates exact{excluded_key, excluded_key, true, excluded_key};
+  exact.certain = bound == bound;
+  const std::uint32_t lowest = exact.certain ? order_key(bound) : ~0u;
+  mask_t near = 0;
+#pragma unroll
+  for (int kc = 0; kc < key_tile::segment_chunks; ++kc) {
+    const uint4 k = keys.chunk[key_tile::segment_chunk(row, tl, kc)];
+    const std::uint32_t k4[4] = {k.x, k.y, k.z, k.w};
+#pragma unroll
+    for (int u = 0; u < 4; ++u) near |= k4[u] >= lowest ? mask_t(1) << (4 * kc + u) : mask_t(0);
+  }
+  while (near != 0) {
+    const int j = sizeof(mask_t) == 4 ? __ffs(static_cast<std::uint32_t>(near)) - 1 : __ffsll(near) - 1;
+    near &= near - 1;
+    const int e = tl * V + j;
+    offer_best_two(exact.best, exact.second, choice_key(score_of(e), bias.element(0, e)));
+  }
+  return exact;
 }
 
 /**
  * @brief The K best experts of the calling lane's token, in rank order: slot k goes to token
  * lane k (K <= 8), with its unbiased score, and the K scores summed in slot order.
+ *
+ * With screened keys (`c.screened`; the kept groups must be the exact ones, `c.certain`), the
+ * candidates reach down to where a screened key could still hide an exact key of the top K
+ * (`screen_candidate_bound`), and each candidate's exact key is computed (`score_of` and the
+ * bias) before they are ranked: the choice is the exact one. When that cannot be done for
+ * some token of the warp (a floor that is not finite, more than `tile_max_candidates`
+ * candidates, groups not certain), the result says so (`certain` false in every lane) and
+ * nothing else in it is meaningful: score exactly and call again.
  * @param keys     the warp's key tile, from `tile_score_keys` (overwritten by the exact rounds)
  * @param c        the lane's candidates after `warp_select_groups`
  * @param storage  the calling lane's token's `tile_topk_storage`
+ * @param bias     the bias as one row (screened keys: for the candidates' exact keys)
  * @param score_of `float(int e)`: the unbiased score of expert e of the calling lane's token
- *                 (called by token lanes 0..K-1, once each)
+ *                 (called by token lanes 0..K-1 once each, and with screened keys once for
+ *                 each candidate)
  */
 template <class Config, class ScoreOf>
 __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint32_t>& keys, int lane,
                                                       const lane_candidates& c, tile_topk_storage& storage,
-                                                      ScoreOf score_of)
+                                                      const row_tile<Config, float, 1>& bias, ScoreOf score_of)
 {
   using key_tile = row_tile<Config, std::uint32_t>;
   constexpr int V = Config::experts_per_lane;
@@ -135,7 +229,13 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
 
   // 1. Candidates: the kept keys at or above a lower bound on the K-th, as a mask of the lane's
   //    experts; the lane's place in the packed list is the sum of the counts of lanes below.
-  const std::uint32_t lowest = topk_floor<Config>(c);
+  std::uint32_t lowest = topk_floor<Config>(c);
+  bool provable = true;
+  if (c.screened) {
+    const float bound = screen_candidate_bound(key_value(lowest));
+    provable = c.certain && bound == bound;
+    lowest = provable ? order_key(bound) : lowest;
+  }
   mask_t mine = 0;
 #pragma unroll
   for (int kc = 0; kc < key_tile::segment_chunks; ++kc) {
@@ -155,7 +255,8 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
   __syncwarp();  // the previous token's reads of `storage` are done
 
   int expert = 0;  // token lane k < K: slot k's expert
-  if (__any_sync(full_warp_mask, total > tile_max_candidates)) {
+  if (__any_sync(full_warp_mask, total > tile_max_candidates || !provable || (c.screened && total < K))) {
+    if (c.screened) return warp_topk_result{0, 0.0f, 0.0f, false};  // warp-uniform
     // Many equal keys: K exact rounds, each taking the token's largest remaining key (equal
     // keys: the lower expert) and removing it from the key tile.
 #pragma unroll 1
@@ -191,11 +292,28 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
     while (mine != 0) {
       const int j = sizeof(mask_t) == 4 ? __ffs(static_cast<std::uint32_t>(mine)) - 1 : __ffsll(mine) - 1;
       mine &= mine - 1;
-      const std::uint32_t key = keys.segment_element(row, tl, j);
+      // Screened keys: the bias in place of the key, for the exact key below.
+      const std::uint32_t key =
+        c.screened ? __float_as_uint(bias.segment_element(0, tl, j)) : keys.segment_element(row, tl, j);
       storage.candidate[offset++] = (static_cast<std::uint64_t>(key) << 32) | ~static_cast<std::uint32_t>(tl * V + j);
     }
     if (tl < 4) storage.candidate[total + tl] = 0;  // zeros up to the next multiple of 4
     __syncwarp();
+    if (c.screened) {
+      // The candidates' exact keys; then the ranking below is the exact one.
+#pragma unroll
+      for (int r = 0; r < tile_max_candidates / L; ++r) {
+        const int i = tl + r * L;
+        if (i < total) {
+          const std::uint64_t packed = storage.candidate[i];
+          const std::uint32_t e = ~static_cast<std::uint32_t>(packed);
+          const float b = __uint_as_float(static_cast<std::uint32_t>(packed >> 32));
+          const std::uint32_t key = choice_key(score_of(static_cast<int>(e)), b);
+          storage.candidate[i] = (static_cast<std::uint64_t>(key) << 32) | ~e;
+        }
+      }
+      __syncwarp();
+    }
     // 3. Rank each candidate: how many others beat it. Four candidates (two 16-byte loads) a
     //    step, unrolled by hand: the compiler's own unrolling of a loop this short runs mostly
     //    its remainder code.

@@ -1,0 +1,97 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+#pragma once
+
+/**
+ * @file screening.cuh
+ * @brief Screening: choose experts from cheap approximate choice keys, and prove from error
+ * bounds that the exact keys choose the same; when the bounds cannot prove it, the caller
+ * routes the token again with the exact keys.
+ *
+ * The contract's sigmoid (numeric.hpp's `sigmoid_score`) costs about 15 instructions per
+ * expert; `screen_sigmoid` costs 4 (two of them MUFU). It differs from `sigmoid_score` by at
+ * most `screen_score_error` for every fp32 input (checked over all 2^32 inputs by
+ * tests/gpu/screening_test.cu). A screened key is `fl(screen_sigmoid(x) + b)`, the exact one
+ * `fl(sigmoid_score(x) + b)`; `screen_lower` and `screen_upper` bound the exact key from the
+ * screened one, rounding outward, so every comparison the selection makes can be checked:
+ * "expert i certainly beats j" is `screen_lower(key_i) > screen_upper(key_j)`.
+ *
+ * Only the choice (which experts, in which order) is screened. The weights come from the
+ * chosen experts' exact scores, so a screened route is bit for bit the exact one.
+ */
+
+#include <moe_router/numeric.hpp>
+
+#include <cstdint>
+
+namespace moe_router {
+
+/**
+ * @brief Twice the largest |screen_sigmoid(x) - sigmoid_score(x)| allowed over every fp32 x
+ * (NaN aside, where both are NaN): 2^-20. tests/gpu/screening_test.cu checks all 2^32 inputs
+ * against half of it; the factor of two covers the small terms the key bounds leave out.
+ */
+constexpr float screen_score_error = 9.5367431640625e-7f;  // 2^-20
+
+/**
+ * @brief 1 / (1 + 2^(-x log2 e)) with the approximate MUFU exponential and reciprocal (flushing
+ * subnormal results to zero: scores below 2^-126 differ from the exact ones by less than that).
+ * Large negative x: 2^(...) overflows to inf and the reciprocal gives 0. NaN gives NaN.
+ */
+__device__ __forceinline__ float screen_sigmoid(float x)
+{
+  float t, r;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(t) : "f"(__fmul_rn(x, -1.44269504088896341f)));
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(__fadd_rn(1.0f, t)));
+  return r;
+}
+
+/// Which score functions can be screened (sigmoid; softmax and sqrtsoftplus are not).
+__host__ __device__ constexpr bool screenable(scoring_func f) { return f == scoring_func::sigmoid; }
+
+namespace detail {
+
+/// The widest distance between a screened key k = fl(s' + b) and the exact key fl(s + b),
+/// rounded up: |s' - s| plus the two roundings (half an ulp of each key, at most 2^-22 |k|).
+__device__ __forceinline__ float screen_key_error(float k)
+{
+  return __fmaf_ru(fabsf(k), 2.384185791015625e-7f /* 2^-22 */, screen_score_error);
+}
+
+}  // namespace detail
+
+/**
+ * @brief The smallest value the exact key can have, given the screened key `k` (rounded down;
+ * -inf for -inf, and NaN when nothing is known: `k` NaN or +inf). Every comparison with NaN is
+ * false, so it never proves anything.
+ */
+__device__ __forceinline__ float screen_lower(float k) { return __fsub_rd(k, detail::screen_key_error(k)); }
+
+/// The largest value the exact key can have, given the screened key `k` (rounded up; +inf for
+/// +inf, NaN when nothing is known: `k` NaN or -inf).
+__device__ __forceinline__ float screen_upper(float k) { return __fadd_ru(k, detail::screen_key_error(k)); }
+
+/**
+ * @brief A screened key `a` below which no key can matter, given `floor`, a screened key that
+ * at least K kept experts reach: every screened key below `a` has an exact key below
+ * `screen_lower(floor)`, which at least K kept experts' exact keys reach. NaN when that cannot
+ * be shown (`floor` not finite).
+ */
+__device__ __forceinline__ float screen_candidate_bound(float floor)
+{
+  const float low = screen_lower(floor);
+  const float bound = __fsub_rd(low, 2.0f * detail::screen_key_error(low));
+  // A key k's exact key is at most k + 2^-22 |k| + screen_score_error, which grows with k and
+  // which screen_upper(k) rounds up: keys below `bound` have exact keys below `low`.
+  return fabsf(low) < INFINITY && screen_upper(bound) < low ? bound : __int_as_float(0x7fffffff);
+}
+
+/// The order key at or below every key a lower bound allows (a NaN bound gives `nan_key`, the
+/// smallest key of a real expert).
+__device__ __forceinline__ std::uint32_t screen_lower_key(float low) { return order_key(low); }
+
+/// The order key at or above every key an upper bound allows (the largest key when NaN).
+__device__ __forceinline__ std::uint32_t screen_upper_key(float high) { return high == high ? order_key(high) : ~0u; }
+
+}  // namespace moe_router

@@ -1,0 +1,236 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+
+// Screening (screening.cuh), on which the tiled kernel's choice rests:
+//  (a) screen_sigmoid against sigmoid_score over all 2^32 fp32 inputs: within half of
+//      screen_score_error, and NaN exactly where the exact score is NaN;
+//  (b) screen_lower / screen_upper hold the exact key fl(sigmoid_score(x) + b) between them for
+//      random and extreme (x, b), the bias at every scale, infinite and NaN;
+//  (c) the tiled kernel equals the reference kernel bit for bit on rows built to defeat the
+//      screen: every key of a row within a few ulp of the others, so that the screened order
+//      often differs from the exact one and only the proof and the exact fallback save it.
+// Inputs are fresh every run; MOE_ROUTER_TEST_SEED replays one.
+
+#include "support/test_harness.cuh"
+
+#include <moe_router/model_configs.cuh>
+#include <moe_router/reference/reference_kernel.cuh>
+#include <moe_router/route.cuh>
+#include <moe_router/screening.cuh>
+
+#include <cuda_runtime_api.h>
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+namespace screening_test {
+
+using namespace moe_router;
+using namespace moe_router::test;
+
+struct sigmoid_scan {
+  unsigned long long largest;  // (|screened - exact| bits << 32) | x bits: the largest error and its input
+  unsigned nan_mismatches;     // inputs where one is NaN and the other is not
+};
+
+__global__ void scan_all_inputs(sigmoid_scan* out)
+{
+  unsigned long long largest = 0;
+  unsigned nan_mismatches = 0;
+  const std::uint64_t step = static_cast<std::uint64_t>(gridDim.x) * blockDim.x;
+  for (std::uint64_t i = blockIdx.x * static_cast<std::uint64_t>(blockDim.x) + threadIdx.x; i < (1ull << 32); i += step) {
+    const float x = __uint_as_float(static_cast<unsigned>(i));
+    const float screened = screen_sigmoid(x), exact = sigmoid_score(x);
+    if ((screened != screened) != (exact != exact)) ++nan_mismatches;
+    if (exact != exact || screened != screened) continue;
+    // A non-negative float's bits order as its value.
+    const unsigned long long error = __float_as_uint(fabsf(screened - exact));
+    largest = max(largest, (error << 32) | static_cast<unsigned>(i));
+  }
+  atomicMax(&out->largest, largest);
+  atomicAdd(&out->nan_mismatches, nan_mismatches);
+}
+
+float float_of(unsigned bits)
+{
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+TEST_CASE("screen_sigmoid is within half of screen_score_error of sigmoid_score for every fp32 input", "[screening]")
+{
+  device_array<sigmoid_scan> scan(1);
+  REQUIRE(cudaMemset(scan.data(), 0, sizeof(sigmoid_scan)) == cudaSuccess);
+  scan_all_inputs<<<2048, 256>>>(scan.data());
+  REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+  sigmoid_scan result{};
+  REQUIRE(cudaMemcpy(&result, scan.data(), sizeof result, cudaMemcpyDeviceToHost) == cudaSuccess);
+  const float error = float_of(static_cast<unsigned>(result.largest >> 32));
+  const float input = float_of(static_cast<unsigned>(result.largest));
+  std::printf("  screen_sigmoid vs sigmoid_score over 2^32 inputs: largest difference %.3g (2^%.2f) at x = %.9g, "
+              "allowed %.3g; NaN mismatches %u\n",
+              static_cast<double>(error), std::log2(static_cast<double>(error)), static_cast<double>(input),
+              static_cast<double>(screen_score_error / 2), result.nan_mismatches);
+  CHECK(result.nan_mismatches == 0);
+  CHECK(error <= screen_score_error / 2);
+}
+
+/// A 64-bit mix (splitmix64's finalizer): the sample generator of the key-bound test.
+__device__ std::uint64_t mix(std::uint64_t z)
+{
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/// Sample i of (x, b): x a logit at one of several scales or any bit pattern; b zero, small,
+/// near -score (the key cancels to almost nothing), huge, infinite or NaN.
+__device__ void key_sample(std::uint64_t seed, std::uint64_t i, float& x, float& b)
+{
+  const std::uint64_t r = mix(seed ^ mix(i));
+  const std::uint64_t q = mix(r);
+  const float unit = static_cast<float>(r >> 40) * 0x1.0p-24f * 2.0f - 1.0f;  // [-1, 1)
+  switch ((r >> 8) % 4) {
+    case 0: x = unit * 4.0f; break;
+    case 1: x = unit * 100.0f; break;
+    case 2: x = __uint_as_float(static_cast<unsigned>(q)); break;  // any pattern: NaN, inf, subnormal
+    default: x = unit * 1e-3f; break;
+  }
+  const float small = static_cast<float>(q >> 40) * 0x1.0p-24f - 0.5f;
+  switch ((r >> 16) % 8) {
+    case 0: b = 0.0f; break;
+    case 1: b = small; break;
+    case 2: b = -sigmoid_score(x) + small * 1e-6f; break;
+    case 3: b = small * 3.4e38f; break;
+    case 4: b = ((q >> 8) & 1) ? 3.4028235e38f : -3.4028235e38f; break;
+    case 5: b = ((q >> 8) & 1) ? INFINITY : -INFINITY; break;
+    case 6: b = __uint_as_float(0x7fc00000u); break;
+    default: b = __uint_as_float(static_cast<unsigned>(q >> 32)); break;  // any pattern
+  }
+}
+
+__global__ void check_key_bounds(std::uint64_t seed, std::uint64_t samples, unsigned long long* violations)
+{
+  unsigned long long local = 0;
+  for (std::uint64_t i = blockIdx.x * static_cast<std::uint64_t>(blockDim.x) + threadIdx.x; i < samples;
+       i += static_cast<std::uint64_t>(gridDim.x) * blockDim.x) {
+    float x, b;
+    key_sample(seed, i, x, b);
+    const float screened = add_rn(screen_sigmoid(x), b);
+    const std::uint32_t exact = order_key(add_rn(sigmoid_score(x), b));
+    if (screen_lower_key(screen_lower(screened)) > exact || exact > screen_upper_key(screen_upper(screened))) ++local;
+  }
+  atomicAdd(violations, local);
+}
+
+TEST_CASE("screen_lower and screen_upper hold the exact key between them", "[screening]")
+{
+  const std::uint64_t seed = derive_seed(base_seed(), 0x5c4ee9);
+  INFO("seed " << seed << "; replay with " << replay_note());
+  constexpr std::uint64_t samples = 1ull << 28;
+  device_array<unsigned long long> violations(1);
+  REQUIRE(cudaMemset(violations.data(), 0, sizeof(unsigned long long)) == cudaSuccess);
+  check_key_bounds<<<1024, 256>>>(seed, samples, violations.data());
+  REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+  unsigned long long count = 0;
+  REQUIRE(cudaMemcpy(&count, violations.data(), sizeof count, cudaMemcpyDeviceToHost) == cudaSuccess);
+  std::printf("  key bounds: %llu samples, %llu outside their bounds\n", static_cast<unsigned long long>(samples), count);
+  CHECK(count == 0);
+}
+
+/// The tiled kernel of `Config` (8 lanes per token forced).
+template <class Config>
+cudaError_t tiled_entry(const route_params& p, cudaStream_t stream)
+{
+  launch_options options;
+  options.token_lanes = 8;
+  return route_fused<Config>(p, stream, options);
+}
+
+cudaError_t reference_entry(const route_params& p, cudaStream_t stream) { return route_reference(p, stream); }
+
+/**
+ * @brief A case of `Config` (fp32 logits and bias) whose rows defeat the screen. The bias is
+ * random; in each row the scores are set so that the choice keys s + b of some experts (every
+ * expert in a third of the rows, twelve in the others, the rest well below) sit at one value
+ * c plus a jitter of 0 to 8 steps of 2^-21, about as wide as the screen's uncertainty.
+ */
+template <class Config>
+test_case near_tie_case(std::int64_t tokens, std::uint64_t seed)
+{
+  static_assert(Config::logits_data_type == data_type::f32 && Config::bias_data_type == data_type::f32,
+                "near ties need fp32 logits and bias");
+  case_desc d;
+  d.label = "near ties";
+  d.num_experts = Config::num_experts;
+  d.num_groups = Config::num_groups;
+  d.topk_group = Config::topk_group;
+  d.topk = Config::topk;
+  d.scoring = Config::scoring;
+  d.group_score = Config::group_score;
+  d.logits_type = Config::logits_data_type;
+  d.bias_type = Config::bias_data_type;
+  d.ids_type = Config::ids_index_type;
+  d.has_bias = true;
+  d.num_tokens = tokens;
+  d.renormalize = true;
+  d.scale_output = true;
+  d.routed_scaling_factor = 2.5f;
+  d.num_shared_slots = 1;
+  test_case c = make_case(d, seed);
+  test_rng rng(derive_seed(seed, 2));
+  const int E = Config::num_experts;
+  std::vector<float> bias(static_cast<std::size_t>(E));
+  for (float& b : bias) b = static_cast<float>(rng.uniform(-0.3, 0.3));
+  std::memcpy(c.bias.data(), bias.data(), bias.size() * sizeof(float));
+  std::vector<float> row(static_cast<std::size_t>(E));
+  for (std::int64_t t = 0; t < tokens; ++t) {
+    const double level = rng.uniform(0.4, 0.6);
+    const bool whole_row = t % 3 == 0;
+    for (int e = 0; e < E; ++e) row[static_cast<std::size_t>(e)] = -1.0f;  // marks "not near the tie"
+    for (int n = 0; n < (whole_row ? E : 12); ++n) {
+      const int e = whole_row ? n : static_cast<int>(rng.below(E));
+      const double score = level - bias[static_cast<std::size_t>(e)] + static_cast<double>(rng.below(9)) * 0x1.0p-21;
+      row[static_cast<std::size_t>(e)] = static_cast<float>(std::log(score / (1.0 - score)));
+    }
+    for (int e = 0; e < E; ++e) {
+      if (row[static_cast<std::size_t>(e)] != -1.0f) continue;
+      const double score = std::max(0.01, level - bias[static_cast<std::size_t>(e)] - rng.uniform(0.02, 0.3));
+      row[static_cast<std::size_t>(e)] = static_cast<float>(std::log(score / (1.0 - score)));
+    }
+    std::memcpy(c.logits.data() + static_cast<std::size_t>(t * E) * sizeof(float), row.data(), row.size() * sizeof(float));
+  }
+  return c;
+}
+
+template <class Config>
+void check_near_ties(const char* label, std::uint64_t seed_index)
+{
+  const test_case c = near_tie_case<Config>(4099, derive_seed(base_seed(), seed_index));
+  INFO(label << ": " << c.describe() << "\nreplay with " << replay_note());
+  const route_outputs reference = run_device(c, reference_entry);
+  const route_outputs tiled = run_device(c, tiled_entry<Config>);
+  MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, tiled, reference, "fused (tiled, screened)", "reference"));
+  MOE_ROUTER_REQUIRE_OK(check_invariants(c, tiled));
+  std::printf("  %-40s %lld rows: tiled == reference\n", label, static_cast<long long>(c.num_tokens()));
+}
+
+/// Kimi-K2's experts in DeepSeek-V3's 8 groups (keep 4): a screened shape with groups.
+using grouped_384_config = route_config<384, 8, 4, 8>;
+
+TEST_CASE("the screened tiled kernel equals the reference kernel on near ties", "[screening]")
+{
+  static_assert(tiled_screening<kimi_k2_config<>::with_token_lanes<8>> &&
+                  tiled_screening<grouped_384_config::with_token_lanes<8>>,
+                "these shapes screen (sigmoid, 48 experts a lane)");
+  check_near_ties<kimi_k2_config<>>("Kimi-K2 (no groups)", 1);
+  check_near_ties<grouped_384_config>("384 experts, 8 groups, keep 4", 2);
+}
+
+}  // namespace screening_test
