@@ -47,6 +47,13 @@ constexpr bool tiled_keys_in_place = sizeof(typename Config::logit_type) == size
 template <class Config>
 constexpr bool tiled_screening = screenable(Config::scoring) && Config::experts_per_lane >= 48;
 
+/// `tiled_screening` of the tiled kernel of a shape with score function `f` and `E` experts
+/// (for callers that hold the shape's configuration with another lane count).
+__host__ __device__ constexpr bool tiled_screening_for(scoring_func f, int num_experts)
+{
+  return screenable(f) && (num_experts + 7) / 8 >= 48;
+}
+
 /**
  * @brief One warp's shared memory in the tiled kernel: its logit tiles, the key tile unless the
  * keys overwrite the logits, and `tile_topk`'s storage for each of its tokens.
