@@ -12,6 +12,7 @@
 //      often differs from the exact one and only the proof and the exact fallback save it.
 // Inputs are fresh every run; MOE_ROUTER_TEST_SEED replays one.
 
+#include "gpu/fused_test_common.cuh"
 #include "support/test_harness.cuh"
 
 #include <moe_router/model_configs.cuh>
@@ -144,17 +145,6 @@ TEST_CASE("screen_lower and screen_upper hold the exact key between them", "[scr
   CHECK(count == 0);
 }
 
-/// The tiled kernel of `Config` (8 lanes per token forced).
-template <class Config>
-cudaError_t tiled_entry(const route_params& p, cudaStream_t stream)
-{
-  launch_options options;
-  options.token_lanes = 8;
-  return route_fused<Config>(p, stream, options);
-}
-
-cudaError_t reference_entry(const route_params& p, cudaStream_t stream) { return route_reference(p, stream); }
-
 /**
  * @brief A case of `Config` (fp32 logits and bias) whose rows defeat the screen. The bias is
  * random; in each row the scores are set so that the choice keys s + b of some experts (every
@@ -166,18 +156,7 @@ test_case near_tie_case(std::int64_t tokens, std::uint64_t seed)
 {
   static_assert(Config::logits_data_type == data_type::f32 && Config::bias_data_type == data_type::f32,
                 "near ties need fp32 logits and bias");
-  case_desc d;
-  d.label = "near ties";
-  d.num_experts = Config::num_experts;
-  d.num_groups = Config::num_groups;
-  d.topk_group = Config::topk_group;
-  d.topk = Config::topk;
-  d.scoring = Config::scoring;
-  d.group_score = Config::group_score;
-  d.logits_type = Config::logits_data_type;
-  d.bias_type = Config::bias_data_type;
-  d.ids_type = Config::ids_index_type;
-  d.has_bias = true;
+  case_desc d = config_desc<Config>("near ties");
   d.num_tokens = tokens;
   d.renormalize = true;
   d.scale_output = true;
@@ -215,7 +194,7 @@ void check_near_ties(const char* label, std::uint64_t seed_index)
   const test_case c = near_tie_case<Config>(4099, derive_seed(base_seed(), seed_index));
   INFO(label << ": " << c.describe() << "\nreplay with " << replay_note());
   const route_outputs reference = run_device(c, reference_entry);
-  const route_outputs tiled = run_device(c, tiled_entry<Config>);
+  const route_outputs tiled = run_device(c, fused_entry<Config, 8>);
   MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, tiled, reference, "fused (tiled, screened)", "reference"));
   MOE_ROUTER_REQUIRE_OK(check_invariants(c, tiled));
   std::printf("  %-40s %lld rows: tiled == reference\n", label, static_cast<long long>(c.num_tokens()));

@@ -69,6 +69,37 @@ __device__ __forceinline__ void chunk_to_float(uint4 raw, float (&x)[16 / sizeof
   }
 }
 
+/// A set of a lane's V experts, bit j for expert tl*V + j.
+template <class Config>
+using segment_mask = std::conditional_t<(Config::experts_per_lane <= 32), std::uint32_t, std::uint64_t>;
+
+/// The experts of token lane `tl`'s segment of row `row` whose key is at or above `lowest`.
+template <class Config>
+__device__ __forceinline__ segment_mask<Config> keys_at_or_above(const row_tile<Config, std::uint32_t>& keys, int row,
+                                                                 int tl, std::uint32_t lowest)
+{
+  using key_tile = row_tile<Config, std::uint32_t>;
+  using mask_t = segment_mask<Config>;
+  mask_t mask = 0;
+#pragma unroll
+  for (int kc = 0; kc < key_tile::segment_chunks; ++kc) {
+    const uint4 k = keys.chunk[key_tile::segment_chunk(row, tl, kc)];
+    const std::uint32_t k4[4] = {k.x, k.y, k.z, k.w};
+#pragma unroll
+    for (int u = 0; u < 4; ++u) mask |= k4[u] >= lowest ? mask_t(1) << (4 * kc + u) : mask_t(0);
+  }
+  return mask;
+}
+
+/// Remove the lowest member of a non-empty `mask` and return it.
+template <class Mask>
+__device__ __forceinline__ int take_lowest(Mask& mask)
+{
+  const int j = sizeof(Mask) == 4 ? __ffs(static_cast<std::uint32_t>(mask)) - 1 : __ffsll(mask) - 1;
+  mask &= mask - 1;
+  return j;
+}
+
 }  // namespace detail
 
 namespace detail {
@@ -166,9 +197,7 @@ __device__ __forceinline__ lane_candidates tile_exact_best_two(const row_tile<Co
                                                                const row_tile<Config, float, 1>& bias, int lane,
                                                                ScoreOf score_of)
 {
-  using key_tile = row_tile<Config, std::uint32_t>;
   constexpr int V = Config::experts_per_lane;
-  using mask_t = std::conditional_t<(V <= 32), std::uint32_t, std::uint64_t>;
   const int row = lane / Config::token_lanes;
   const int tl = token_lane<Config>(lane);
   // At least two screened keys reach `second`, so the exact second best is at least
@@ -176,19 +205,9 @@ __device__ __forceinline__ lane_candidates tile_exact_best_two(const row_tile<Co
   const float bound = screen_candidate_bound(key_value(scored.second));
   lane_candidates exact{excluded_key, excluded_key, true, excluded_key};
   exact.certain = bound == bound;
-  const std::uint32_t lowest = exact.certain ? order_key(bound) : ~0u;
-  mask_t near = 0;
-#pragma unroll
-  for (int kc = 0; kc < key_tile::segment_chunks; ++kc) {
-    const uint4 k = keys.chunk[key_tile::segment_chunk(row, tl, kc)];
-    const std::uint32_t k4[4] = {k.x, k.y, k.z, k.w};
-#pragma unroll
-    for (int u = 0; u < 4; ++u) near |= k4[u] >= lowest ? mask_t(1) << (4 * kc + u) : mask_t(0);
-  }
+  auto near = detail::keys_at_or_above<Config>(keys, row, tl, exact.certain ? order_key(bound) : ~0u);
   while (near != 0) {
-    const int j = sizeof(mask_t) == 4 ? __ffs(static_cast<std::uint32_t>(near)) - 1 : __ffsll(near) - 1;
-    near &= near - 1;
-    const int e = tl * V + j;
+    const int e = tl * V + detail::take_lowest(near);
     offer_best_two(exact.best, exact.second, choice_key(score_of(e), bias.element(0, e)));
   }
   return exact;
@@ -223,7 +242,6 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
   constexpr int K = Config::topk;
   constexpr int L = Config::token_lanes;
   static_assert(K <= tile_max_topk && K <= L, "tile_topk writes slot k from token lane k: K <= 8");
-  using mask_t = std::conditional_t<(V <= 32), std::uint32_t, std::uint64_t>;
   const int row = lane / L;
   const int tl = token_lane<Config>(lane);
 
@@ -236,15 +254,8 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
     provable = c.certain && bound == bound;
     lowest = provable ? order_key(bound) : lowest;
   }
-  mask_t mine = 0;
-#pragma unroll
-  for (int kc = 0; kc < key_tile::segment_chunks; ++kc) {
-    const uint4 k = keys.chunk[key_tile::segment_chunk(row, tl, kc)];
-    const std::uint32_t k4[4] = {k.x, k.y, k.z, k.w};
-#pragma unroll
-    for (int u = 0; u < 4; ++u) mine |= (c.kept && k4[u] >= lowest) ? mask_t(1) << (4 * kc + u) : mask_t(0);
-  }
-  const int count = sizeof(mask_t) == 4 ? __popc(static_cast<std::uint32_t>(mine)) : __popcll(mine);
+  auto mine = c.kept ? detail::keys_at_or_above<Config>(keys, row, tl, lowest) : detail::segment_mask<Config>(0);
+  const int count = sizeof(mine) == 4 ? __popc(static_cast<std::uint32_t>(mine)) : __popcll(mine);
   int end = count;  // inclusive scan over the token's lanes
 #pragma unroll
   for (int d = 1; d < L; d *= 2) {
@@ -290,8 +301,7 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
     // 2. Pack the candidates, zeros after the last.
     int offset = end - count;
     while (mine != 0) {
-      const int j = sizeof(mask_t) == 4 ? __ffs(static_cast<std::uint32_t>(mine)) - 1 : __ffsll(mine) - 1;
-      mine &= mine - 1;
+      const int j = detail::take_lowest(mine);
       // Screened keys: the bias in place of the key, for the exact key below.
       const std::uint32_t key =
         c.screened ? __float_as_uint(bias.segment_element(0, tl, j)) : keys.segment_element(row, tl, j);
