@@ -121,7 +121,8 @@ constexpr std::int64_t fused_tiled_min_tokens()
   if (Config::topk < 6) return std::numeric_limits<std::int64_t>::max();
   if (!four_byte_logits) return 8192;
   if (Config::scoring == scoring_func::sqrtsoftplus) return 65536;
-  if (Config::num_experts / 8 >= 48 && !tiled_screening_for(Config::scoring, Config::num_experts)) return 32768;
+  if (Config::num_experts / 8 >= 48 && !tiled_screening_for(Config::scoring, Config::num_experts, Config::num_groups))
+    return 32768;
   if (Config::num_groups == 1) return 16384;
   return 8192;
 }

@@ -8,8 +8,9 @@
 //  (b) screen_lower / screen_upper hold the exact key fl(sigmoid_score(x) + b) between them for
 //      random and extreme (x, b), the bias at every scale, infinite and NaN;
 //  (c) the tiled kernel equals the reference kernel bit for bit on rows built to defeat the
-//      screen: every key of a row within a few ulp of the others, so that the screened order
-//      often differs from the exact one and only the proof and the exact fallback save it.
+//      screen: the keys of a row within a few ulp of each other, so that the screened order
+//      often differs from the exact one and only the proofs, the candidates' exact keys and the
+//      exact fallback keep the output exact.
 // Inputs are fresh every run; MOE_ROUTER_TEST_SEED replays one.
 
 #include "gpu/fused_test_common.cuh"
@@ -205,11 +206,12 @@ using grouped_384_config = route_config<384, 8, 4, 8>;
 
 TEST_CASE("the screened tiled kernel equals the reference kernel on near ties", "[screening]")
 {
-  static_assert(tiled_screening<kimi_k2_config<>::with_token_lanes<8>> &&
-                  tiled_screening<grouped_384_config::with_token_lanes<8>>,
-                "these shapes screen (sigmoid, 48 experts a lane)");
+  static_assert(tiled_screening<kimi_k2_config<>> && tiled_screening<grouped_384_config> &&
+                  tiled_screening<minimax_m2_config<>>,
+                "these shapes screen");
   check_near_ties<kimi_k2_config<>>("Kimi-K2 (no groups)", 1);
   check_near_ties<grouped_384_config>("384 experts, 8 groups, keep 4", 2);
+  check_near_ties<minimax_m2_config<>>("MiniMax-M2 (32 experts a lane)", 3);
 }
 
 }  // namespace screening_test

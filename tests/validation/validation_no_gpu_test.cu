@@ -210,6 +210,11 @@ TEST_CASE("which compiled shapes have a tiled kernel, and from how many tokens r
   CHECK(fused_tiled_min_tokens<minimax_m2_config<>>() == 16384);
   CHECK(fused_tiled_min_tokens<glm_4_5_config<>>() == 16384);
   CHECK(fused_tiled_min_tokens<kimi_k2_config<>>() == 16384);  // screened (sigmoid, 48 experts a lane)
+  // Which tiled kernels screen (measured: docs/performance.md, "Screening").
+  static_assert(tiled_screening<kimi_k2_config<>> && tiled_screening<minimax_m2_config<__nv_bfloat16>>, "screen");
+  static_assert(!tiled_screening<deepseek_v3_config<>> && !tiled_screening<glm_4_5_config<>> &&
+                  !tiled_screening<deepseek_v4_flash_config<>> && !tiled_screening<llama_4_config<>>,
+                "groups, 20 or 16 experts a lane, sqrtsoftplus: no screening");
   CHECK(fused_tiled_min_tokens<kimi_k2_config<__nv_bfloat16>>() == 8192);
   CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<>>() == 65536);
   CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<__nv_bfloat16>>() == 8192);

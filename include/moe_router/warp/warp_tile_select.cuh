@@ -91,6 +91,39 @@ __device__ __forceinline__ segment_mask<Config> keys_at_or_above(const row_tile<
   return mask;
 }
 
+/// The experts of token lane `tl`'s segment of row `row` whose screened key (a float, see
+/// `tile_score_keys`) is at or above `bound` (none when `bound` is NaN, and never a NaN key).
+template <class Config>
+__device__ __forceinline__ segment_mask<Config> screened_keys_at_or_above(const row_tile<Config, std::uint32_t>& keys,
+                                                                          int row, int tl, float bound)
+{
+  using key_tile = row_tile<Config, std::uint32_t>;
+  using mask_t = segment_mask<Config>;
+  mask_t mask = 0;
+#pragma unroll
+  for (int kc = 0; kc < key_tile::segment_chunks; ++kc) {
+    const uint4 k = keys.chunk[key_tile::segment_chunk(row, tl, kc)];
+    const std::uint32_t k4[4] = {k.x, k.y, k.z, k.w};
+#pragma unroll
+    for (int u = 0; u < 4; ++u) mask |= __uint_as_float(k4[u]) >= bound ? mask_t(1) << (4 * kc + u) : mask_t(0);
+  }
+  return mask;
+}
+
+/// max and min that return NaN when either operand is (`fmaxf` ignores a NaN).
+__device__ __forceinline__ float max_nan(float a, float b)
+{
+  float r;
+  asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+  return r;
+}
+__device__ __forceinline__ float min_nan(float a, float b)
+{
+  float r;
+  asm("min.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+  return r;
+}
+
 /// Remove the lowest member of a non-empty `mask` and return it.
 template <class Mask>
 __device__ __forceinline__ int take_lowest(Mask& mask)
@@ -115,7 +148,8 @@ __device__ __forceinline__ lane_candidates tile_score_chunks(ChunkOf chunk_of, c
   constexpr int per_chunk = logit_tile::chunk_elements;
   const int row = lane / Config::token_lanes;
   const int tl = token_lane<Config>(lane);
-  std::uint32_t best = excluded_key, second = excluded_key;
+  std::uint32_t best = excluded_key, second = excluded_key;  // exact keys
+  float best_value = -INFINITY, second_value = -INFINITY;       // screened: NaN once any key is
 #pragma unroll
   for (int c = 0; c < logit_tile::segment_chunks; ++c) {
     float x[per_chunk];
@@ -128,12 +162,24 @@ __device__ __forceinline__ lane_candidates tile_score_chunks(ChunkOf chunk_of, c
       std::uint32_t k[4];
 #pragma unroll
       for (int u = 0; u < 4; ++u) {
-        const float s = Screen ? screen_sigmoid(x[4 * h + u]) : elementwise_score(Config::scoring, x[4 * h + u]);
-        k[u] = choice_key(s, b4[u]);
-        offer_best_two(best, second, k[u]);
+        if constexpr (Screen) {
+          // Screened keys stay floats (no order key: 4 instructions an expert less); a NaN
+          // makes the lane's best two NaN, which proves nothing (see screened_keys_at_or_above).
+          const float v = add_rn(screen_sigmoid(x[4 * h + u]), b4[u]);
+          k[u] = __float_as_uint(v);
+          second_value = max_nan(second_value, min_nan(best_value, v));
+          best_value = max_nan(best_value, v);
+        } else {
+          k[u] = choice_key(elementwise_score(Config::scoring, x[4 * h + u]), b4[u]);
+          offer_best_two(best, second, k[u]);
+        }
       }
       keys.chunk[key_tile::segment_chunk(row, tl, kc)] = make_uint4(k[0], k[1], k[2], k[3]);
     }
+  }
+  if constexpr (Screen) {
+    best = order_key(best_value);  // nan_key for NaN
+    second = order_key(second_value);
   }
   lane_candidates result{best, second, true, excluded_key};
   result.screened = Screen;
@@ -205,7 +251,7 @@ __device__ __forceinline__ lane_candidates tile_exact_best_two(const row_tile<Co
   const float bound = screen_candidate_bound(key_value(scored.second));
   lane_candidates exact{excluded_key, excluded_key, true, excluded_key};
   exact.certain = bound == bound;
-  auto near = detail::keys_at_or_above<Config>(keys, row, tl, exact.certain ? order_key(bound) : ~0u);
+  auto near = detail::screened_keys_at_or_above<Config>(keys, row, tl, bound);
   while (near != 0) {
     const int e = tl * V + detail::take_lowest(near);
     offer_best_two(exact.best, exact.second, choice_key(score_of(e), bias.element(0, e)));
@@ -247,14 +293,16 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
 
   // 1. Candidates: the kept keys at or above a lower bound on the K-th, as a mask of the lane's
   //    experts; the lane's place in the packed list is the sum of the counts of lanes below.
-  std::uint32_t lowest = topk_floor<Config>(c);
+  const std::uint32_t lowest = topk_floor<Config>(c);
   bool provable = true;
+  auto mine = detail::segment_mask<Config>(0);
   if (c.screened) {
     const float bound = screen_candidate_bound(key_value(lowest));
     provable = c.certain && bound == bound;
-    lowest = provable ? order_key(bound) : lowest;
+    if (c.kept) mine = detail::screened_keys_at_or_above<Config>(keys, row, tl, bound);
+  } else if (c.kept) {
+    mine = detail::keys_at_or_above<Config>(keys, row, tl, lowest);
   }
-  auto mine = c.kept ? detail::keys_at_or_above<Config>(keys, row, tl, lowest) : detail::segment_mask<Config>(0);
   const int count = sizeof(mine) == 4 ? __popc(static_cast<std::uint32_t>(mine)) : __popcll(mine);
   int end = count;  // inclusive scan over the token's lanes
 #pragma unroll
