@@ -73,10 +73,10 @@ __device__ __forceinline__ void chunk_to_float(uint4 raw, float (&x)[16 / sizeof
 template <class Config>
 using segment_mask = std::conditional_t<(Config::experts_per_lane <= 32), std::uint32_t, std::uint64_t>;
 
-/// The experts of token lane `tl`'s segment of row `row` whose key is at or above `lowest`.
-template <class Config>
-__device__ __forceinline__ segment_mask<Config> keys_at_or_above(const row_tile<Config, std::uint32_t>& keys, int row,
-                                                                 int tl, std::uint32_t lowest)
+/// The experts of token lane `tl`'s segment of row `row` whose key `k` has `test(k)`.
+template <class Config, class Test>
+__device__ __forceinline__ segment_mask<Config> keys_where(const row_tile<Config, std::uint32_t>& keys, int row, int tl,
+                                                           Test test)
 {
   using key_tile = row_tile<Config, std::uint32_t>;
   using mask_t = segment_mask<Config>;
@@ -86,9 +86,17 @@ __device__ __forceinline__ segment_mask<Config> keys_at_or_above(const row_tile<
     const uint4 k = keys.chunk[key_tile::segment_chunk(row, tl, kc)];
     const std::uint32_t k4[4] = {k.x, k.y, k.z, k.w};
 #pragma unroll
-    for (int u = 0; u < 4; ++u) mask |= k4[u] >= lowest ? mask_t(1) << (4 * kc + u) : mask_t(0);
+    for (int u = 0; u < 4; ++u) mask |= test(k4[u]) ? mask_t(1) << (4 * kc + u) : mask_t(0);
   }
   return mask;
+}
+
+/// The experts of token lane `tl`'s segment of row `row` whose order key is at or above `lowest`.
+template <class Config>
+__device__ __forceinline__ segment_mask<Config> keys_at_or_above(const row_tile<Config, std::uint32_t>& keys, int row,
+                                                                 int tl, std::uint32_t lowest)
+{
+  return keys_where<Config>(keys, row, tl, [lowest](std::uint32_t k) { return k >= lowest; });
 }
 
 /// The experts of token lane `tl`'s segment of row `row` whose screened key (a float, see
@@ -97,17 +105,7 @@ template <class Config>
 __device__ __forceinline__ segment_mask<Config> screened_keys_at_or_above(const row_tile<Config, std::uint32_t>& keys,
                                                                           int row, int tl, float bound)
 {
-  using key_tile = row_tile<Config, std::uint32_t>;
-  using mask_t = segment_mask<Config>;
-  mask_t mask = 0;
-#pragma unroll
-  for (int kc = 0; kc < key_tile::segment_chunks; ++kc) {
-    const uint4 k = keys.chunk[key_tile::segment_chunk(row, tl, kc)];
-    const std::uint32_t k4[4] = {k.x, k.y, k.z, k.w};
-#pragma unroll
-    for (int u = 0; u < 4; ++u) mask |= __uint_as_float(k4[u]) >= bound ? mask_t(1) << (4 * kc + u) : mask_t(0);
-  }
-  return mask;
+  return keys_where<Config>(keys, row, tl, [bound](std::uint32_t k) { return __uint_as_float(k) >= bound; });
 }
 
 /// max and min that return NaN when either operand is (`fmaxf` ignores a NaN).
