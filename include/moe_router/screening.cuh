@@ -19,6 +19,11 @@
  *
  * Only the choice (which experts, in which order) is screened. The weights come from the
  * chosen experts' exact scores, so a screened route is bit for bit the exact one.
+ *
+ * The error bound is measured, not derived from documented accuracies: the MUFU's approximate
+ * exponential and reciprocal are checked over every input on the card screening_test runs on
+ * (sm_90, an H200: the largest difference is 1.79e-7, 2.7 times below the bound). Run
+ * screening_test on any other architecture before relying on a screened kernel there.
  */
 
 #include <moe_router/numeric.hpp>
