@@ -40,7 +40,8 @@ struct lane_candidates {
   bool kept;             ///< may the lane's experts be chosen (false once its group is dropped)
   std::uint32_t floor;   ///< a key at least K kept candidates reach; `excluded_key` = not known
   bool screened = false; ///< are the keys screened (screening.cuh)? Only `tile_topk` takes them
-  bool certain = true;   ///< screened: did the exact keys provably keep the same groups?
+  bool certain = true;   ///< screened: are the kept groups provably the exact ones (false: not
+                         ///< proven, or, from `tile_exact_best_two`, nothing bounds them)?
 };
 
 /// Offer `key` to a running pair of the two largest keys (a key present twice counts twice).
