@@ -149,8 +149,9 @@ TEST_CASE("screen_lower and screen_upper hold the exact key between them", "[scr
 /**
  * @brief A case of `Config` (fp32 logits and bias) whose rows defeat the screen. The bias is
  * random; in each row the scores are set so that the choice keys s + b of some experts (every
- * expert in a third of the rows, twelve in the others, the rest well below) sit at one value
- * c plus a jitter of 0 to 8 steps of 2^-21, about as wide as the screen's uncertainty.
+ * expert in a third of the rows, twelve or 26 in the others, the rest well below) sit at one
+ * value c plus a jitter of 0 to 8 steps of 2^-21, about as wide as the screen's uncertainty.
+ * Without groups, 26 near ties give more than 16 candidates: all four of `tile_topk`'s steps.
  */
 template <class Config>
 test_case near_tie_case(std::int64_t tokens, std::uint64_t seed)
@@ -174,7 +175,7 @@ test_case near_tie_case(std::int64_t tokens, std::uint64_t seed)
     const double level = rng.uniform(0.4, 0.6);
     const bool whole_row = t % 3 == 0;
     for (int e = 0; e < E; ++e) row[static_cast<std::size_t>(e)] = -1.0f;  // marks "not near the tie"
-    for (int n = 0; n < (whole_row ? E : 12); ++n) {
+    for (int n = 0; n < (whole_row ? E : (t % 3 == 1 ? 12 : 26)); ++n) {
       const int e = whole_row ? n : static_cast<int>(rng.below(E));
       const double score = level - bias[static_cast<std::size_t>(e)] + static_cast<double>(rng.below(9)) * 0x1.0p-21;
       row[static_cast<std::size_t>(e)] = static_cast<float>(std::log(score / (1.0 - score)));
@@ -207,11 +208,14 @@ using grouped_384_config = route_config<384, 8, 4, 8>;
 TEST_CASE("the screened tiled kernel equals the reference kernel on near ties", "[screening]")
 {
   static_assert(tiled_screening<kimi_k2_config<>> && tiled_screening<grouped_384_config> &&
-                  tiled_screening<minimax_m2_config<>>,
+                  tiled_screening<minimax_m2_config<>> && tiled_screening<deepseek_v3_config<>> &&
+                  tiled_screening<glm_4_5_config<>>,
                 "these shapes screen");
   check_near_ties<kimi_k2_config<>>("Kimi-K2 (no groups)", 1);
   check_near_ties<grouped_384_config>("384 experts, 8 groups, keep 4", 2);
   check_near_ties<minimax_m2_config<>>("MiniMax-M2 (32 experts a lane)", 3);
+  check_near_ties<deepseek_v3_config<>>("DeepSeek-V3 (8 groups, keep 4)", 4);
+  check_near_ties<glm_4_5_config<>>("GLM-4.5 (20 experts a lane)", 5);
 }
 
 }  // namespace screening_test

@@ -172,9 +172,9 @@ TEST_CASE("which compiled shapes have a half-warp kernel, and from how many toke
   CHECK(fused_half_warp_min_tokens<minimax_m2_config<>>() == 65536);
   // The kernel route_fused picks: by batch size, unless launch_options::token_lanes forces one.
   static_assert(fused_token_lanes<glm_4_5_config<>>(8191) == 32, "below the half-warp threshold");
-  static_assert(fused_token_lanes<glm_4_5_config<>>(8192) == 16, "GLM-4.5: half-warp from 8192");
-  static_assert(fused_token_lanes<glm_4_5_config<>>(16383) == 16, "GLM-4.5: half-warp below 16384");
-  static_assert(fused_token_lanes<glm_4_5_config<>>(16384) == 8, "GLM-4.5: tiled from 16384");
+  static_assert(fused_token_lanes<glm_4_5_config<>>(8192) == 8, "GLM-4.5, fp32: tiled from 8192");
+  static_assert(fused_token_lanes<glm_4_5_config<__nv_bfloat16>>(8192) == 16, "GLM-4.5, bf16: half-warp from 8192");
+  static_assert(fused_token_lanes<glm_4_5_config<__nv_bfloat16>>(1 << 20) == 16, "GLM-4.5, bf16: no tiled kernel");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(1, 16) == 16, "forced half-warp");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(1, 8) == 8, "forced tiled");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(1 << 20, 32) == 32, "forced warp");
@@ -205,22 +205,24 @@ TEST_CASE("which compiled shapes have a tiled kernel, and from how many tokens r
   static_assert(!fused_tiled_available<experts_1024_config<>>(), "1024 experts");
   static_assert(!fused_tiled_available<route_config<256, 16, 4, 8>>(), "16 groups: half a lane each");
   // The measured crossovers (docs/performance.md).
-  CHECK(fused_tiled_min_tokens<deepseek_v3_config<>>() == 8192);
+  CHECK(fused_tiled_min_tokens<deepseek_v3_config<>>() == 16384);  // fp32 with groups
+  CHECK(fused_tiled_min_tokens<deepseek_v3_config<__nv_bfloat16>>() == 8192);
   CHECK(fused_tiled_min_tokens<minimax_m2_config<__nv_bfloat16>>() == 8192);
-  CHECK(fused_tiled_min_tokens<minimax_m2_config<>>() == 16384);
-  CHECK(fused_tiled_min_tokens<glm_4_5_config<>>() == 16384);
-  CHECK(fused_tiled_min_tokens<kimi_k2_config<>>() == 16384);  // screened (sigmoid, 48 experts a lane)
-  // Which tiled kernels screen (measured: docs/performance.md, "Screening").
-  static_assert(tiled_screening<kimi_k2_config<>> && tiled_screening<minimax_m2_config<__nv_bfloat16>>, "screen");
-  static_assert(!tiled_screening<deepseek_v3_config<>> && !tiled_screening<glm_4_5_config<>> &&
-                  !tiled_screening<deepseek_v4_flash_config<>> && !tiled_screening<llama_4_config<>>,
-                "groups, 20 or 16 experts a lane, sqrtsoftplus: no screening");
+  CHECK(fused_tiled_min_tokens<minimax_m2_config<>>() == 8192);  // fp32, no groups, 32 experts a lane
+  CHECK(fused_tiled_min_tokens<glm_4_5_config<>>() == 8192);
+  CHECK(fused_tiled_min_tokens<kimi_k2_config<>>() == 16384);  // fp32, 48 experts a lane
+  // Which tiled kernels screen (measured: docs/performance.md, "Screening"): every sigmoid shape.
+  static_assert(tiled_screening<kimi_k2_config<>> && tiled_screening<minimax_m2_config<__nv_bfloat16>> &&
+                  tiled_screening<deepseek_v3_config<>> && tiled_screening<glm_4_5_config<>> &&
+                  tiled_screening<llama_4_config<>>,
+                "sigmoid: screened");
+  static_assert(!tiled_screening<deepseek_v4_flash_config<>>, "sqrtsoftplus: no screening");
   CHECK(fused_tiled_min_tokens<kimi_k2_config<__nv_bfloat16>>() == 8192);
   CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<>>() == 65536);
   CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<__nv_bfloat16>>() == 8192);
   CHECK(fused_tiled_min_tokens<llama_4_config<>>() == std::numeric_limits<std::int64_t>::max());
-  static_assert(fused_token_lanes<deepseek_v3_config<>>(8191) == 32, "below the tiled threshold");
-  static_assert(fused_token_lanes<deepseek_v3_config<>>(8192) == 8, "at the tiled threshold");
+  static_assert(fused_token_lanes<deepseek_v3_config<>>(16383) == 32, "below the tiled threshold");
+  static_assert(fused_token_lanes<deepseek_v3_config<>>(16384) == 8, "at the tiled threshold");
   static_assert(fused_token_lanes<llama_4_config<>>(1 << 20) == 16, "Llama-4: the half-warp kernel");
   // The tiled layout: 32 experts per lane for DeepSeek-V3, a group per lane, rotated segments.
   using tiled = deepseek_v3_config<>::with_token_lanes<8>;

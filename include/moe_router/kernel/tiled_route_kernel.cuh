@@ -35,25 +35,17 @@ template <class Config>
 constexpr bool tiled_keys_in_place = sizeof(typename Config::logit_type) == sizeof(std::uint32_t);
 
 /**
- * @brief Does the tiled kernel of a shape with score function `f`, `E` experts and `G` groups
- * choose from screened keys (screening.cuh)? Sigmoid scores with at least 48 experts a lane
- * (Kimi-K2's 384), or at least 32 and no groups (MiniMax-M2). The screened sigmoid saves about
- * 14 instructions an expert; what a token pays for it (the candidates' exact keys read from
- * L2, and with groups the proof of the kept groups) is repaid at every batch size only there.
- * Measured on an H200, tiled kernel forced, every sigmoid shape screening, against none (µs):
- * Kimi-K2 bf16 91.8 -> 76.2 at 131072 tokens and 9.78 -> 9.27 at 8192, fp32 101.3 -> 92.1;
- * MiniMax-M2 fp32 75.3 -> 71.2 and 8.19 -> 7.93; but DeepSeek-V3 (groups) bf16 71.4 -> 67.1 at
- * 131072 and 8.32 -> 8.93 at 8192, fp32 77.6 -> 76.9 and 9.41 -> 10.28; GLM-4.5 (20 a lane)
- * 55.6 -> 52.5 and 6.25 -> 6.61 (docs/performance.md, "Screening").
+ * @brief Does the tiled kernel of `Config` choose from screened keys (screening.cuh)? Every
+ * shape with sigmoid scores does: the screened sigmoid saves about 14 instructions an expert,
+ * more than a token pays for it (the candidates' exact scores read again from L2, and with
+ * groups the proof of the kept groups). Measured on an H200, tiled kernel forced, µs, exact ->
+ * screened: DeepSeek-V3 fp32 78.3 -> 72.9 at 131072 tokens and 13.8 -> 13.4 at 16384, bf16
+ * 72.2 -> 65.8 and 21.1 -> 19.8 at 32768; GLM-4.5 fp32 55.3 -> 49.1 and 6.19 -> 6.00 at 8192.
+ * The one loss measured is DeepSeek-V3 at 8192 tokens, a single wave (fp32 9.34 -> 9.67, bf16
+ * 8.04 -> 8.45; docs/performance.md, "Screening").
  */
-__host__ __device__ constexpr bool tiled_screening_for(scoring_func f, int num_experts, int num_groups)
-{
-  return screenable(f) && ((num_experts + 7) / 8 >= 48 || (num_groups == 1 && (num_experts + 7) / 8 >= 32));
-}
-
-/// `tiled_screening_for` the shape of `Config`.
 template <class Config>
-constexpr bool tiled_screening = tiled_screening_for(Config::scoring, Config::num_experts, Config::num_groups);
+constexpr bool tiled_screening = screenable(Config::scoring);
 
 /**
  * @brief One warp's shared memory in the tiled kernel: its logit tiles, the key tile unless the

@@ -355,25 +355,36 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
     }
     if (tl < 4) storage.candidate[total + tl] = 0;  // zeros up to the next multiple of 4
     __syncwarp();
+    // Screened keys: each candidate's exact score and key, candidate tl + r*L's score kept in
+    // exact_score[r] for its slot. Steps 0 and 1 (up to 16 candidates: nearly every token) run
+    // whatever the count, a lane with no candidate scoring expert 0, so that their two reads
+    // from L2 are in flight together; steps 2 and 3 run only when some token needs them.
+    float exact_score[tile_max_candidates / L] = {};
     if (c.screened) {
-      // The candidates' exact keys; then the ranking below is the exact one.
-#pragma unroll
-      for (int r = 0; r < tile_max_candidates / L; ++r) {
+      auto exact_key = [&](int r) {
         const int i = tl + r * L;
-        if (i < total) {
-          const std::uint64_t packed = storage.candidate[i];
-          const std::uint32_t e = ~static_cast<std::uint32_t>(packed);
-          const float b = __uint_as_float(static_cast<std::uint32_t>(packed >> 32));
-          const std::uint32_t key = choice_key(score_of(static_cast<int>(e)), b);
-          storage.candidate[i] = (static_cast<std::uint64_t>(key) << 32) | ~e;
-        }
+        const std::uint64_t packed = storage.candidate[i];
+        const std::uint32_t e = i < total ? ~static_cast<std::uint32_t>(packed) : 0u;
+        const float b = __uint_as_float(static_cast<std::uint32_t>(packed >> 32));
+        exact_score[r] = score_of(static_cast<int>(e));
+        if (i < total) storage.candidate[i] = (static_cast<std::uint64_t>(choice_key(exact_score[r], b)) << 32) | ~e;
+      };
+      static_assert(tile_max_candidates == 4 * L, "four steps of L candidates");
+      exact_key(0);
+      exact_key(1);
+      if (__any_sync(full_warp_mask, total > 2 * L)) {
+        exact_key(2);
+        exact_key(3);
       }
       __syncwarp();
     }
     // 3. Rank each candidate: how many others beat it. Four candidates (two 16-byte loads) a
     //    step, unrolled by hand: the compiler's own unrolling of a loop this short runs mostly
     //    its remainder code.
-    for (int i = tl; i < total; i += L) {
+#pragma unroll
+    for (int r = 0; r < tile_max_candidates / L; ++r) {
+      const int i = tl + r * L;
+      if (i >= total) break;
       const std::uint64_t me = storage.candidate[i];
       int rank = 0;
 #pragma unroll 1
@@ -384,19 +395,27 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
           rank += (pair.x > me) + (pair.y > me);
         }
       }
-      if (rank < K) storage.slot_expert[rank] = static_cast<int>(~static_cast<std::uint32_t>(me));
+      if (rank < K) {
+        storage.slot_expert[rank] = static_cast<int>(~static_cast<std::uint32_t>(me));
+        if (c.screened) storage.slot_score[rank] = exact_score[r];
+      }
     }
     __syncwarp();
     if (tl < K) expert = storage.slot_expert[tl];
   }
 
-  // 4. The slots' scores, unbiased; their sum in slot order.
+  // 4. The slots' scores, unbiased (screened: the candidates' exact scores, stored by the
+  //    ranking); their sum in slot order.
   warp_topk_result result{expert, 0.0f, 0.0f};
-  if (tl < K) {
-    result.score = score_of(expert);
-    storage.slot_score[tl] = result.score;
+  if (c.screened) {
+    if (tl < K) result.score = storage.slot_score[tl];
+  } else {
+    if (tl < K) {
+      result.score = score_of(expert);
+      storage.slot_score[tl] = result.score;
+    }
+    __syncwarp();
   }
-  __syncwarp();
 #pragma unroll
   for (int k = 0; k < K; ++k) result.score_sum = add_rn(result.score_sum, storage.slot_score[k]);
   return result;
