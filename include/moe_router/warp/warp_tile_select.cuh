@@ -273,8 +273,9 @@ __device__ __forceinline__ lane_candidates tile_exact_best_two(const row_tile<Co
  * @param storage  the calling lane's token's `tile_topk_storage`
  * @param bias     the bias as one row (screened keys: for the candidates' exact keys)
  * @param score_of `float(int e)`: the unbiased score of expert e of the calling lane's token
- *                 (called by token lanes 0..K-1 once each, and with screened keys once for
- *                 each candidate)
+ *                 (exact keys: called by token lanes 0..K-1 once each; screened keys: once for
+ *                 each candidate, whose exact score then serves its slot, and for expert 0 by
+ *                 lanes left without a candidate in the first two steps)
  */
 template <class Config, class ScoreOf>
 __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint32_t>& keys, int lane,
