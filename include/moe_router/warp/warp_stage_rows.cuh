@@ -113,14 +113,33 @@ __device__ __forceinline__ void warp_stage_rows(const typename Config::logit_typ
                                                 row_tile<Config, typename Config::logit_type>& tile)
 {
   using tile_t = row_tile<Config, typename Config::logit_type>;
+  if constexpr (tile_t::row_chunks % warp_lanes == 0) {
+    // A row is whole copies of 32 chunks: copy q of a row moves its chunk 32q + lane, which
+    // lands at the same place of every row. Those places and each row's address are worked out
+    // once, where chunk by chunk they cost about 20 instructions a copy (measured in the SASS:
+    // 160 instructions a tile of DeepSeek-V3 with fp32 logits).
+    constexpr int copies_per_row = tile_t::row_chunks / warp_lanes;
+    int place[copies_per_row];
 #pragma unroll
-  for (int j = 0; j < tile_t::segment_chunks; ++j) {
-    const int chunk = j * warp_lanes + lane;  // of the warp's rows, in row order
-    const int row = chunk / tile_t::row_chunks;
-    const int c = chunk % tile_t::row_chunks;
-    const bool valid = row < rows;
-    const auto* source = reinterpret_cast<const uint4*>(first_row + (valid ? row * stride : 0)) + (valid ? c : 0);
-    detail::copy_chunk_async(&tile.chunk[tile_t::row_chunk(row, c)], source, valid);
+    for (int q = 0; q < copies_per_row; ++q) place[q] = tile_t::row_chunk(0, q * warp_lanes + lane);
+#pragma unroll
+    for (int row = 0; row < tile_t::rows; ++row) {
+      const bool valid = row < rows;
+      const uint4* source = reinterpret_cast<const uint4*>(first_row + (valid ? row * stride : 0)) + lane;
+#pragma unroll
+      for (int q = 0; q < copies_per_row; ++q)
+        detail::copy_chunk_async(&tile.chunk[row * tile_t::row_chunks + place[q]], source + q * warp_lanes, valid);
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < tile_t::segment_chunks; ++j) {
+      const int chunk = j * warp_lanes + lane;  // of the warp's rows, in row order
+      const int row = chunk / tile_t::row_chunks;
+      const int c = chunk % tile_t::row_chunks;
+      const bool valid = row < rows;
+      const auto* source = reinterpret_cast<const uint4*>(first_row + (valid ? row * stride : 0)) + (valid ? c : 0);
+      detail::copy_chunk_async(&tile.chunk[tile_t::row_chunk(row, c)], source, valid);
+    }
   }
   asm volatile("cp.async.commit_group;" ::: "memory");
 }
