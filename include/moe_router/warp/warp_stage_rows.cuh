@@ -12,7 +12,7 @@
  * and token lane l works on experts l*V .. l*V+V-1 (V = E/8, 16 to 64 experts). Loading those
  * straight into registers would make every 16-byte load of the warp touch 32 different
  * 128-byte lines; instead the warp copies its four rows into shared memory with coalesced
- * 16-byte `cp.async` (512 contiguous bytes per instruction, bypassing registers) ahead of routing
+ * 16-byte `cp.async` (up to 512 contiguous bytes per instruction, bypassing registers) ahead of routing
  * them, and each lane then reads its own segment from there.
  *
  * Layout: a row is its 8 lanes' segments of V elements, each S whole 16-byte chunks, back to
@@ -102,8 +102,9 @@ __device__ __forceinline__ void copy_chunk_async(uint4* shared, const void* glob
 /**
  * @brief Start copying rows `first_row`, `first_row + stride`, ... (the warp's `rows` tokens; 0
  * to 4, the others zero-filled) into `tile`, as one `cp.async` group. All 32 lanes call it,
- * each issuing `segment_chunks` 16-byte copies; lane i of copy j moves chunk 32j + i of the
- * four rows, so each instruction reads 512 contiguous bytes of a row (coalesced).
+ * each issuing up to ceil(row chunks / 32) 16-byte copies a row; lane i of a row's copy q
+ * moves its chunk 32q + i, so each instruction reads up to 512 contiguous bytes of a row
+ * (coalesced).
  * Requires 16-byte aligned rows (`first_row` and `stride * sizeof(logit_type)`).
  * Wait with `warp_wait_rows`.
  */
@@ -113,33 +114,26 @@ __device__ __forceinline__ void warp_stage_rows(const typename Config::logit_typ
                                                 row_tile<Config, typename Config::logit_type>& tile)
 {
   using tile_t = row_tile<Config, typename Config::logit_type>;
-  if constexpr (tile_t::row_chunks % warp_lanes == 0) {
-    // A row is whole copies of 32 chunks: copy q of a row moves its chunk 32q + lane, which
-    // lands at the same place of every row. Those places and each row's address are worked out
-    // once, where chunk by chunk they cost about 20 instructions a copy (measured in the SASS:
-    // 160 instructions a tile of DeepSeek-V3 with fp32 logits).
-    constexpr int copies_per_row = tile_t::row_chunks / warp_lanes;
-    int place[copies_per_row];
+  // Copy q of a row moves its chunk 32q + lane, which lands at the same place of every row;
+  // where a row is not whole copies of 32 chunks, the lanes past its end skip its last copy.
+  // So the places are worked out once per lane and the address once per row. (The four rows
+  // copied as one run of chunks, each copy's row and place worked out on its own, cost about
+  // 20 instructions a copy: 160 a tile of DeepSeek-V3 with fp32 logits, against about 40.)
+  constexpr int copies_per_row = (tile_t::row_chunks + warp_lanes - 1) / warp_lanes;
+  int place[copies_per_row];
 #pragma unroll
-    for (int q = 0; q < copies_per_row; ++q) place[q] = tile_t::row_chunk(0, q * warp_lanes + lane);
+  for (int q = 0; q < copies_per_row; ++q) {
+    const int c = q * warp_lanes + lane;
+    place[q] = tile_t::row_chunk(0, tile_t::row_chunks % warp_lanes == 0 || c < tile_t::row_chunks ? c : 0);
+  }
 #pragma unroll
-    for (int row = 0; row < tile_t::rows; ++row) {
-      const bool valid = row < rows;
-      const uint4* source = reinterpret_cast<const uint4*>(first_row + (valid ? row * stride : 0)) + lane;
+  for (int row = 0; row < tile_t::rows; ++row) {
+    const bool valid = row < rows;
+    const uint4* source = reinterpret_cast<const uint4*>(first_row + (valid ? row * stride : 0)) + lane;
 #pragma unroll
-      for (int q = 0; q < copies_per_row; ++q)
+    for (int q = 0; q < copies_per_row; ++q)
+      if (tile_t::row_chunks % warp_lanes == 0 || q * warp_lanes + lane < tile_t::row_chunks)
         detail::copy_chunk_async(&tile.chunk[row * tile_t::row_chunks + place[q]], source + q * warp_lanes, valid);
-    }
-  } else {
-#pragma unroll
-    for (int j = 0; j < tile_t::segment_chunks; ++j) {
-      const int chunk = j * warp_lanes + lane;  // of the warp's rows, in row order
-      const int row = chunk / tile_t::row_chunks;
-      const int c = chunk % tile_t::row_chunks;
-      const bool valid = row < rows;
-      const auto* source = reinterpret_cast<const uint4*>(first_row + (valid ? row * stride : 0)) + (valid ? c : 0);
-      detail::copy_chunk_async(&tile.chunk[tile_t::row_chunk(row, c)], source, valid);
-    }
   }
   asm volatile("cp.async.commit_group;" ::: "memory");
 }
