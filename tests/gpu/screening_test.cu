@@ -149,7 +149,7 @@ TEST_CASE("screen_lower and screen_upper hold the exact key between them", "[scr
 /**
  * @brief A case of `Config` (fp32 logits and bias) whose rows defeat the screen. The bias is
  * random; in each row the scores are set so that the choice keys s + b of some experts (every
- * expert in a third of the rows, twelve or 26 in the others, the rest well below) sit at one
+ * expert in a third of the warps' rows, twelve or 26 in the others, the rest well below) sit at one
  * value c plus a jitter of 0 to 8 steps of 2^-21, about as wide as the screen's uncertainty.
  * Without groups, 26 near ties give more than 16 candidates: all four of `tile_topk`'s steps.
  */
@@ -173,9 +173,13 @@ test_case near_tie_case(std::int64_t tokens, std::uint64_t seed)
   std::vector<float> row(static_cast<std::size_t>(E));
   for (std::int64_t t = 0; t < tokens; ++t) {
     const double level = rng.uniform(0.4, 0.6);
-    const bool whole_row = t % 3 == 0;
+    // The kind goes by the warp's four tokens, not by token: a warp with one whole-row token
+    // (more than 32 candidates) scores all four exactly, and the screened choice would never
+    // be tested.
+    const std::int64_t kind = (t / 4) % 3;
+    const bool whole_row = kind == 0;
     for (int e = 0; e < E; ++e) row[static_cast<std::size_t>(e)] = -1.0f;  // marks "not near the tie"
-    for (int n = 0; n < (whole_row ? E : (t % 3 == 1 ? 12 : 26)); ++n) {
+    for (int n = 0; n < (whole_row ? E : (kind == 1 ? 12 : 26)); ++n) {
       const int e = whole_row ? n : static_cast<int>(rng.below(E));
       const double score = level - bias[static_cast<std::size_t>(e)] + static_cast<double>(rng.below(9)) * 0x1.0p-21;
       row[static_cast<std::size_t>(e)] = static_cast<float>(std::log(score / (1.0 - score)));

@@ -37,12 +37,13 @@ constexpr bool tiled_keys_in_place = sizeof(typename Config::logit_type) == size
 /**
  * @brief Does the tiled kernel of `Config` choose from screened keys (screening.cuh)? Every
  * shape with sigmoid scores does: the screened sigmoid saves about 14 instructions an expert,
- * more than a token pays for it (the candidates' exact scores read again from L2, and with
- * groups the proof of the kept groups). Measured on an H200, tiled kernel forced, µs, exact ->
- * screened: DeepSeek-V3 fp32 78.3 -> 72.9 at 131072 tokens and 13.8 -> 13.4 at 16384, bf16
- * 72.2 -> 65.8 and 21.1 -> 19.8 at 32768; GLM-4.5 fp32 55.3 -> 49.1 and 6.19 -> 6.00 at 8192.
- * The one loss measured is DeepSeek-V3 at 8192 tokens, a single wave (fp32 9.34 -> 9.67, bf16
- * 8.04 -> 8.45; docs/performance.md, "Screening").
+ * which at every size measured but one repays what a token pays for it (the candidates' exact
+ * scores read again from L2, and with groups the proof of the kept groups). Measured on an
+ * H200, tiled kernel forced, µs, exact -> screened: DeepSeek-V3 fp32 78.3 -> 72.9 at 131072
+ * tokens and 13.8 -> 13.4 to 13.5 at 16384, bf16 72.2 -> 65.8 and 21.1 -> 19.7 to 19.9 at
+ * 32768; GLM-4.5 fp32 55.3 -> 49.1 and 6.19 -> 6.0 at 8192. The one loss is DeepSeek-V3 at
+ * 8192 tokens, a single wave (fp32 9.34 -> 9.61 to 9.73, bf16 8.04 -> 8.44 to 8.47;
+ * docs/performance.md, "Screening").
  */
 template <class Config>
 constexpr bool tiled_screening = screenable(Config::scoring);

@@ -275,7 +275,8 @@ __device__ __forceinline__ lane_candidates tile_exact_best_two(const row_tile<Co
  * @param score_of `float(int e)`: the unbiased score of expert e of the calling lane's token
  *                 (exact keys: called by token lanes 0..K-1 once each; screened keys: once for
  *                 each candidate, whose exact score then serves its slot, and for expert 0 by
- *                 lanes left without a candidate in the first two steps)
+ *                 the lanes left without a candidate in each step that runs: always the first
+ *                 two of four, the last two when some token has more than 16 candidates)
  */
 template <class Config, class ScoreOf>
 __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint32_t>& keys, int lane,
