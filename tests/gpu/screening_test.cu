@@ -149,9 +149,10 @@ TEST_CASE("screen_lower and screen_upper hold the exact key between them", "[scr
 /**
  * @brief A case of `Config` (fp32 logits and bias) whose rows defeat the screen. The bias is
  * random; in each row the scores are set so that the choice keys s + b of some experts (every
- * expert in a third of the warps' rows, twelve or 26 in the others, the rest well below) sit at one
- * value c plus a jitter of 0 to 8 steps of 2^-21, about as wide as the screen's uncertainty.
- * Without groups, 26 near ties give more than 16 candidates: all four of `tile_topk`'s steps.
+ * expert in the rows of a third of the warps, twelve or 26 in the others, the rest well below)
+ * sit at one value c plus a jitter of 0 to 8 steps of 2^-21, about as wide as the screen's
+ * uncertainty. 26 near ties are meant to give more than 16 candidates, so that all four of
+ * `tile_topk`'s steps run (not counted by the test).
  */
 template <class Config>
 test_case near_tie_case(std::int64_t tokens, std::uint64_t seed)
