@@ -242,16 +242,28 @@ TEST_CASE("the tiled kernel's block size keeps the resident warps a multiple of 
   static_assert(moe_router::detail::balanced_resident_warps(16128, 2) == 24, "13 blocks of 2 warps: 26, down to 24");
   static_assert(moe_router::detail::balanced_resident_warps(28928, 2) == 12, "7 blocks of 2 warps: 14, down to 12");
   static_assert(moe_router::detail::balanced_resident_warps(1024, 4) == 64, "at most 64 warps");
-  // Four-warp blocks where two-warp ones leave 16 warps or fewer: Kimi-K2.
-  static_assert(tiled_warps_per_block<kimi_k2_config<>::with_token_lanes<8>>() == 4, "Kimi-K2: 12 -> 16 warps");
+  // One logit tile with the keys in place, unless two still leave 24 warps (GLM-4.5);
+  // a key tile and one logit tile with 2-byte logits.
+  static_assert(tiled_logit_tiles<deepseek_v3_config<>::with_token_lanes<8>> == 1, "DeepSeek-V3: 20 warps with two");
+  static_assert(tiled_logit_tiles<kimi_k2_config<>::with_token_lanes<8>> == 1, "Kimi-K2: 12 warps with two");
+  static_assert(tiled_logit_tiles<minimax_m2_config<>::with_token_lanes<8>> == 1, "MiniMax-M2: 20 warps with two");
+  static_assert(tiled_logit_tiles<glm_4_5_config<>::with_token_lanes<8>> == 2, "GLM-4.5: 28 warps with two");
+  static_assert(tiled_logit_tiles<deepseek_v3_config<__nv_bfloat16>::with_token_lanes<8>> == 1, "a key tile");
+  // Four-warp blocks where two-warp ones leave 16 warps or fewer (24 with 4-byte logits) and
+  // four-warp ones fit more: Kimi-K2.
+  static_assert(tiled_warps_per_block<kimi_k2_config<>::with_token_lanes<8>>() == 4, "Kimi-K2: 24 -> 28 warps");
   static_assert(tiled_warps_per_block<kimi_k2_config<__nv_bfloat16>::with_token_lanes<8>>() == 4,
                 "Kimi-K2, bf16: 16 -> 20 warps");
-  static_assert(tiled_warps_per_block<deepseek_v3_config<>::with_token_lanes<8>>() == 2, "DeepSeek-V3: 20 warps");
+  static_assert(tiled_warps_per_block<deepseek_v3_config<>::with_token_lanes<8>>() == 2, "DeepSeek-V3: 32 warps");
+  static_assert(sizeof(tiled_block_storage<deepseek_v3_config<>::with_token_lanes<8>>) == 12032,
+                "DeepSeek-V3: 1024 bytes of bias, two warps of 4096 bytes of logits and 1408 of top-K storage");
   static_assert(tiled_warps_per_block<deepseek_v3_config<__nv_bfloat16>::with_token_lanes<8>>() == 2,
                 "DeepSeek-V3, bf16: 24 warps");
+  static_assert(tiled_warps_per_block<minimax_m2_config<__nv_bfloat16>::with_token_lanes<8>>() == 2,
+                "MiniMax-M2, bf16: 24 warps");
   static_assert(tiled_warps_per_block<glm_4_5_config<>::with_token_lanes<8>>() == 2, "GLM-4.5: 28 warps");
   static_assert(sizeof(tiled_block_storage<kimi_k2_config<>::with_token_lanes<8>>) ==
-                  sizeof(tiled_block_layout<kimi_k2_config<>::with_token_lanes<8>, 4>),
+                  sizeof(tiled_block_layout<kimi_k2_config<>::with_token_lanes<8>, 4, 1>),
                 "the storage is the chosen layout");
 }
 

@@ -12,7 +12,7 @@
  * selection, the bound on the K-th key, packing and ranking the candidates, the epilogue) cost
  * about as much per warp whatever the lanes per token. With 8 lanes each of those instructions
  * serves four tokens. Each lane then works on V = E/8 experts, too many for registers, so the
- * warp copies its rows into shared memory one tile ahead (`warp_stage_rows`), writes the choice
+ * warp copies its rows into shared memory ahead of routing them (`warp_stage_rows`), writes the choice
  * keys there (`tile_score_keys`) and selects from them (`tile_topk`).
  */
 
@@ -49,29 +49,24 @@ template <class Config>
 constexpr bool tiled_screening = screenable(Config::scoring);
 
 /**
- * @brief One warp's shared memory in the tiled kernel: its logit tiles, the key tile unless the
- * keys overwrite the logits, and `tile_topk`'s storage for each of its tokens.
- *
- * Shared memory is what limits the resident warps, so each case keeps as little as it can while
- * a tile is always loading behind the arithmetic. With the keys in place (4-byte logits) a tile
- * is busy until the top-K is chosen: two tiles, the next loading while this one is routed. With
- * a key tile, the logits are done with once scored: one tile, refilled right after scoring. In
- * both cases the chosen experts' scores are recomputed from the row in global memory (L2).
+ * @brief One warp's shared memory in the tiled kernel: its logit tiles (`LogitTiles`, 1 or 2),
+ * the key tile unless the keys overwrite the logits, and `tile_topk`'s storage for each of its
+ * tokens. `tiled_logit_tiles` says how many logit tiles; see there.
  */
-template <class Config, bool KeysInPlace = tiled_keys_in_place<Config>>
+template <class Config, int LogitTiles, bool KeysInPlace = tiled_keys_in_place<Config>>
 struct tiled_warp_storage {
+  static_assert(LogitTiles == 1, "with a key tile the logit tile is refilled right after scoring");
   static constexpr int tokens = warp_lanes / Config::token_lanes;
-  static constexpr int logit_tiles = 1;
-  row_tile<Config, typename Config::logit_type> logits[logit_tiles];
+  row_tile<Config, typename Config::logit_type> logits[LogitTiles];
   row_tile<Config, std::uint32_t> key_tile;
   tile_topk_storage topk[tokens];
   __device__ __forceinline__ row_tile<Config, std::uint32_t>& keys(int) { return key_tile; }
 };
-template <class Config>
-struct tiled_warp_storage<Config, true> {
+template <class Config, int LogitTiles>
+struct tiled_warp_storage<Config, LogitTiles, true> {
+  static_assert(LogitTiles == 1 || LogitTiles == 2, "one or two logit tiles");
   static constexpr int tokens = warp_lanes / Config::token_lanes;
-  static constexpr int logit_tiles = 2;
-  row_tile<Config, typename Config::logit_type> logits[logit_tiles];
+  row_tile<Config, typename Config::logit_type> logits[LogitTiles];
   tile_topk_storage topk[tokens];
   static_assert(sizeof(row_tile<Config, typename Config::logit_type>) == sizeof(row_tile<Config, std::uint32_t>),
                 "keys in place need the logits' layout");
@@ -81,12 +76,12 @@ struct tiled_warp_storage<Config, true> {
   }
 };
 
-/// A block's dynamic shared memory with `Warps` warps: the bias as one row, then each warp's
-/// storage.
-template <class Config, int Warps>
+/// A block's dynamic shared memory with `Warps` warps of `LogitTiles` logit tiles each: the bias
+/// as one row, then each warp's storage.
+template <class Config, int Warps, int LogitTiles>
 struct tiled_block_layout {
   row_tile<Config, float, 1> bias;
-  tiled_warp_storage<Config> warp[Warps];
+  tiled_warp_storage<Config, LogitTiles> warp[Warps];
 };
 
 namespace detail {
@@ -105,26 +100,64 @@ __host__ __device__ constexpr int balanced_resident_warps(std::size_t block_byte
 }  // namespace detail
 
 /**
- * @brief Warps per block of the tiled kernel of `Config`: 2, or 4 where two-warp blocks would
- * leave at most 16 resident warps per SM (shared memory is the limit) and four-warp blocks fit
- * more (a block's bias row and reserved kilobyte are shared by more warps).
+ * @brief How many logit tiles a warp of the tiled kernel of `Config` keeps: 1, refilled as soon
+ * as the warp is done with it, or 2, the next loading while the warp routes this one.
  *
- * Measured on an H200 at 131072 tokens: Kimi-K2 (12 -> 16 warps with fp32 logits, 16 -> 20 with
- * bf16) 10% to 12% faster with 4; DeepSeek-V3, MiniMax-M2, GLM-4.5 and DeepSeek-V4-Flash, with
- * 20 or more warps either way, as fast or faster with 2 (with bf16 logits at 8192 and 32768
- * tokens 4% to 8% faster).
+ * Shared memory is what limits the resident warps. With 2-byte logits the keys get a tile of
+ * their own, the logits are done with once scored, and one tile is refilled right after
+ * scoring. With 4-byte logits the keys overwrite the logits, so the tile is busy until the
+ * top-K is chosen: one tile exposes its copy to the warp, two hide it but leave fewer warps.
+ * One tile, refilled after routing, the other warps hiding its copy, where two would leave
+ * fewer than 24 resident warps (6 a scheduler) and the keys are screened; else two. Without
+ * screening the kernels need more registers, and those, not shared memory, limit the warps:
+ * DeepSeek-V4-Flash (sqrtsoftplus, 91 registers) stays at 20 warps with one tile.
+ *
+ * Measured on an H100, tiled kernel forced, two tiles -> one, µs: DeepSeek-V3 fp32 (20 -> 32
+ * warps) 73.5 -> 65.7 at 131072 tokens and 23.5 -> 21.6 at 32768; Kimi-K2 fp32 (16 -> 24)
+ * 96.4 -> 90.1 and 30.8 -> 28.7; MiniMax-M2 fp32 (20 -> 32) 65.6 -> 59.9 and 21.7 -> 19.7. GLM-4.5
+ * (28 -> 44 warps) gained at 131072 tokens (51.1 -> 49.3) but lost 11% at 32768 (14.2 -> 15.9),
+ * so it keeps two. On an H200, DeepSeek-V4-Flash fp32 with one tile lost 2% to 2.5% from 32768
+ * tokens on (118.4 -> 121.4 µs at 131072): it keeps two (docs/performance.md, "What was tried").
+ */
+template <class Config>
+constexpr int tiled_logit_tiles = [] {
+  if constexpr (tiled_keys_in_place<Config>)
+    return !tiled_screening<Config> || detail::balanced_resident_warps(sizeof(tiled_block_layout<Config, 2, 2>), 2) >= 24
+             ? 2
+             : 1;
+  else
+    return 1;
+}();
+
+/**
+ * @brief Warps per block of the tiled kernel of `Config`: 2, or 4 where four-warp blocks fit
+ * more resident warps per SM (a block's bias row and reserved kilobyte are shared by more warps)
+ * and two-warp blocks leave at most 16, or 24 with 4-byte logits (shared memory is the limit).
+ *
+ * Measured on an H200 at 131072 tokens: Kimi-K2 (12 -> 16 warps with fp32 logits and two tiles,
+ * 16 -> 20 with bf16) 10% to 12% faster with 4, and with fp32 logits and one tile (24 -> 28
+ * warps) 86.7 -> 83.5 µs (26.4 against 27.5 µs at 32768 tokens); DeepSeek-V3, MiniMax-M2,
+ * GLM-4.5 and DeepSeek-V4-Flash, with 20 or more warps either way, as fast or faster with 2 (with
+ * bf16 logits at 8192 and 32768 tokens 4% to 8% faster; MiniMax-M2 bf16, 24 -> 28 warps, lost
+ * 1% to 8% with 4: its 80 registers allow only 24).
  */
 template <class Config>
 __host__ __device__ constexpr int tiled_warps_per_block()
 {
-  constexpr int two = detail::balanced_resident_warps(sizeof(tiled_block_layout<Config, 2>), 2);
-  constexpr int four = detail::balanced_resident_warps(sizeof(tiled_block_layout<Config, 4>), 4);
-  return two <= 16 && four > two ? 4 : 2;
+  constexpr int tiles = tiled_logit_tiles<Config>;
+  constexpr int two = detail::balanced_resident_warps(sizeof(tiled_block_layout<Config, 2, tiles>), 2);
+  constexpr int four = detail::balanced_resident_warps(sizeof(tiled_block_layout<Config, 4, tiles>), 4);
+  constexpr int most_for_four = tiled_keys_in_place<Config> ? 24 : 16;
+  return two <= most_for_four && four > two ? 4 : 2;
 }
+
+/// One warp's storage in the tiled kernel of `Config`.
+template <class Config>
+using tiled_warp_storage_of = tiled_warp_storage<Config, tiled_logit_tiles<Config>>;
 
 /// The tiled kernel's dynamic shared memory (one block of `tiled_warps_per_block<Config>()`).
 template <class Config>
-using tiled_block_storage = tiled_block_layout<Config, tiled_warps_per_block<Config>()>;
+using tiled_block_storage = tiled_block_layout<Config, tiled_warps_per_block<Config>(), tiled_logit_tiles<Config>>;
 
 /// The tiled kernel of `Config` (8 lanes per token). `p` was validated by the launcher, and its
 /// rows are 16-byte aligned.
@@ -141,7 +174,7 @@ __global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes) 
   const int lane = static_cast<int>(threadIdx.x) % warp_lanes;
   const int warp = static_cast<int>(threadIdx.x) / warp_lanes;
   const int row = lane / Config::token_lanes;  // which of the warp's tokens this lane routes
-  tiled_warp_storage<Config>& storage = shared.warp[warp];
+  tiled_warp_storage_of<Config>& storage = shared.warp[warp];
   // Warp w of block b routes tokens (b*W + w)*4 .. +3, then the next four `step` tokens on.
   const std::int64_t warp_first =
     (static_cast<std::int64_t>(blockIdx.x) * warps_per_block + warp) * tokens_per_warp;
@@ -170,12 +203,13 @@ __global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes) 
 
   detail::shared_slot_cursor shared_slot(p, warp_first + row, step);
 
-  using warp_storage = tiled_warp_storage<Config>;
-  constexpr bool two_tiles = warp_storage::logit_tiles == 2;
+  // The next four rows (an empty group past the end) are copied into the other tile before this
+  // one is routed (two tiles), or into this tile once the warp is done with it: right after
+  // scoring with a key tile, after routing with the keys in place (see tiled_logit_tiles).
+  constexpr bool keys_in_place = tiled_keys_in_place<Config>;
+  constexpr bool two_tiles = tiled_logit_tiles<Config> == 2;
   int current = 0;  // the tile routed now
   for (std::int64_t base = warp_first; base < num_tokens; base += step) {
-    // The next tile's copy (an empty group past the end), into the other tile or, with one
-    // tile, into this one once its logits are scored.
     const std::int64_t next = base + step;
     const int next_rows = next < num_tokens ? rows_from(next) : 0;
     auto stage_next = [&] {
@@ -193,7 +227,7 @@ __global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes) 
       auto& keys = storage.keys(current);
       lane_candidates scored =
         tile_score_keys<Config, tiled_screening<Config>>(storage.logits[current], shared.bias, keys, lane);
-      if constexpr (!two_tiles) {
+      if constexpr (!keys_in_place) {
         __syncwarp();  // every lane has read its logits
         stage_next();
       }
@@ -218,12 +252,13 @@ __global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes) 
         scored = tile_score_keys_from_row<Config>(token_row, shared.bias, keys, lane);
       }
       warp_store_row<Config>(result, lane, p, t, shared_slot.id(Config::num_experts), t < num_valid);
-    } else if constexpr (!two_tiles) {
+    } else if constexpr (!keys_in_place) {
       stage_next();
     }
     if (t >= num_valid && t < num_tokens) warp_store_padding_row<Config>(lane, p, t);
     shared_slot.advance();
     __syncwarp();  // every lane is done with this tile before it is refilled
+    if constexpr (keys_in_place && !two_tiles) stage_next();
     if constexpr (two_tiles) current ^= 1;
   }
   asm volatile("cp.async.wait_all;" ::: "memory");
