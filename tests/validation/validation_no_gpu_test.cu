@@ -242,16 +242,25 @@ TEST_CASE("the tiled kernel's block size keeps the resident warps a multiple of 
   static_assert(moe_router::detail::balanced_resident_warps(16128, 2) == 24, "13 blocks of 2 warps: 26, down to 24");
   static_assert(moe_router::detail::balanced_resident_warps(28928, 2) == 12, "7 blocks of 2 warps: 14, down to 12");
   static_assert(moe_router::detail::balanced_resident_warps(1024, 4) == 64, "at most 64 warps");
-  // One logit tile with the keys in place, unless two still leave 24 warps (GLM-4.5);
+  // One logit tile with screened keys in place, unless two still leave 24 warps (GLM-4.5);
   // a key tile and one logit tile with 2-byte logits.
   static_assert(tiled_logit_tiles<deepseek_v3_config<>::with_token_lanes<8>> == 1, "DeepSeek-V3: 20 warps with two");
   static_assert(tiled_logit_tiles<kimi_k2_config<>::with_token_lanes<8>> == 1, "Kimi-K2: 12 warps with two");
   static_assert(tiled_logit_tiles<minimax_m2_config<>::with_token_lanes<8>> == 1, "MiniMax-M2: 20 warps with two");
   static_assert(tiled_logit_tiles<glm_4_5_config<>::with_token_lanes<8>> == 2, "GLM-4.5: 28 warps with two");
+  static_assert(tiled_logit_tiles<deepseek_v4_flash_config<>::with_token_lanes<8>> == 2,
+                "DeepSeek-V4-Flash: no screening, its registers limit the warps");
   static_assert(tiled_logit_tiles<deepseek_v3_config<__nv_bfloat16>::with_token_lanes<8>> == 1, "a key tile");
-  // Four-warp blocks where two-warp ones leave 16 warps or fewer (24 with 4-byte logits) and
-  // four-warp ones fit more: Kimi-K2.
-  static_assert(tiled_warps_per_block<kimi_k2_config<>::with_token_lanes<8>>() == 4, "Kimi-K2: 24 -> 28 warps");
+  // Four-warp blocks where two-warp ones leave 16 warps or fewer and four-warp ones fit more:
+  // Kimi-K2 with bf16 logits.
+  static_assert(tiled_warps_per_block<kimi_k2_config<>::with_token_lanes<8>>() == 2, "Kimi-K2: 24 warps");
+  static_assert(tiled_blocks_per_sm<kimi_k2_config<>::with_token_lanes<8>>() == 12, "Kimi-K2: 12 blocks of 2 warps");
+  static_assert(tiled_blocks_per_sm<deepseek_v3_config<>::with_token_lanes<8>>() == 16,
+                "DeepSeek-V3: 16 blocks of 2 warps");
+  static_assert(tiled_refill_after_routing<deepseek_v3_config<>::with_token_lanes<8>> &&
+                  !tiled_refill_after_routing<glm_4_5_config<>::with_token_lanes<8>> &&
+                  !tiled_refill_after_routing<deepseek_v3_config<__nv_bfloat16>::with_token_lanes<8>>,
+                "refilled after routing: one tile with the keys in place");
   static_assert(tiled_warps_per_block<kimi_k2_config<__nv_bfloat16>::with_token_lanes<8>>() == 4,
                 "Kimi-K2, bf16: 16 -> 20 warps");
   static_assert(tiled_warps_per_block<deepseek_v3_config<>::with_token_lanes<8>>() == 2, "DeepSeek-V3: 32 warps");
@@ -262,8 +271,8 @@ TEST_CASE("the tiled kernel's block size keeps the resident warps a multiple of 
   static_assert(tiled_warps_per_block<minimax_m2_config<__nv_bfloat16>::with_token_lanes<8>>() == 2,
                 "MiniMax-M2, bf16: 24 warps");
   static_assert(tiled_warps_per_block<glm_4_5_config<>::with_token_lanes<8>>() == 2, "GLM-4.5: 28 warps");
-  static_assert(sizeof(tiled_block_storage<kimi_k2_config<>::with_token_lanes<8>>) ==
-                  sizeof(tiled_block_layout<kimi_k2_config<>::with_token_lanes<8>, 4, 1>),
+  static_assert(sizeof(tiled_block_storage<kimi_k2_config<__nv_bfloat16>::with_token_lanes<8>>) ==
+                  sizeof(tiled_block_layout<kimi_k2_config<__nv_bfloat16>::with_token_lanes<8>, 4, 1>),
                 "the storage is the chosen layout");
 }
 

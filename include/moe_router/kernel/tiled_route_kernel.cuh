@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace moe_router {
 
@@ -147,8 +148,7 @@ __host__ __device__ constexpr int tiled_warps_per_block()
   constexpr int tiles = tiled_logit_tiles<Config>;
   constexpr int two = detail::balanced_resident_warps(sizeof(tiled_block_layout<Config, 2, tiles>), 2);
   constexpr int four = detail::balanced_resident_warps(sizeof(tiled_block_layout<Config, 4, tiles>), 4);
-  constexpr int most_for_four = tiled_keys_in_place<Config> ? 24 : 16;
-  return two <= most_for_four && four > two ? 4 : 2;
+  return two <= 16 && four > two ? 4 : 2;
 }
 
 /// One warp's storage in the tiled kernel of `Config`.
@@ -159,10 +159,34 @@ using tiled_warp_storage_of = tiled_warp_storage<Config, tiled_logit_tiles<Confi
 template <class Config>
 using tiled_block_storage = tiled_block_layout<Config, tiled_warps_per_block<Config>(), tiled_logit_tiles<Config>>;
 
-/// The tiled kernel of `Config` (8 lanes per token). `p` was validated by the launcher, and its
-/// rows are 16-byte aligned.
+/// Is the tile refilled after routing (one tile, the keys in place; see `tiled_logit_tiles`)?
 template <class Config>
-__global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes) tiled_route_kernel(const route_params p)
+constexpr bool tiled_refill_after_routing = tiled_keys_in_place<Config> && tiled_logit_tiles<Config> == 1;
+
+/**
+ * @brief The blocks of the tiled kernel of `Config` that shared memory lets an SM hold (as
+ * `launch_fused` rounds them).
+ *
+ * Where the tile is refilled after routing, the kernel's `__launch_bounds__` minimum, so that
+ * the compiler may use the registers those blocks leave: without it, it kept the routing's
+ * result live across the next tile's copy in fewer registers and spilled (Kimi-K2 fp32: 64
+ * registers and 12 bytes of spills, against 80 and none with 12 blocks). The other kernels keep
+ * the compiler's own choice: with this minimum they spilled nothing either but took up to 2%
+ * longer (H100, DeepSeek-V4-Flash fp32: 90 -> 76 registers, 120.1 -> 123.0 µs at 131072
+ * tokens), and a minimum of 1 let them take up to 121 registers, fewer warps than shared
+ * memory allows.
+ */
+template <class Config>
+__host__ __device__ constexpr int tiled_blocks_per_sm()
+{
+  return detail::balanced_resident_warps(sizeof(tiled_block_storage<Config>), tiled_warps_per_block<Config>()) /
+         tiled_warps_per_block<Config>();
+}
+
+namespace detail {
+/// The tiled kernel's body (see `tiled_route_kernel`).
+template <class Config>
+__device__ __forceinline__ void tiled_route(const route_params& p)
 {
   static_assert(Config::token_lanes == 8, "the tiled kernel routes a token with 8 lanes");
   constexpr int warps_per_block = tiled_warps_per_block<Config>();
@@ -208,6 +232,7 @@ __global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes) 
   // scoring with a key tile, after routing with the keys in place (see tiled_logit_tiles).
   constexpr bool keys_in_place = tiled_keys_in_place<Config>;
   constexpr bool two_tiles = tiled_logit_tiles<Config> == 2;
+  constexpr bool refill_after_routing = tiled_refill_after_routing<Config>;
   int current = 0;  // the tile routed now
   for (std::int64_t base = warp_first; base < num_tokens; base += step) {
     const std::int64_t next = base + step;
@@ -223,7 +248,9 @@ __global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes) 
       warp_wait_rows<0>();
     }
     const std::int64_t t = base + row;
-    if (base < num_valid) {  // warp-uniform: some token of the four has a row to route
+    const bool routed = base < num_valid;  // warp-uniform: some token of the four has a row
+    warp_topk_result result{};
+    if (routed) {
       auto& keys = storage.keys(current);
       lane_candidates scored =
         tile_score_keys<Config, tiled_screening<Config>>(storage.logits[current], shared.bias, keys, lane);
@@ -235,7 +262,6 @@ __global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes) 
       auto score_of = [&](int e) {
         return elementwise_score(Config::scoring, detail::element_traits<logit_type>::to_float(token_row[e]));
       };
-      warp_topk_result result;
 #pragma unroll 1
       for (;;) {  // at most twice: screened keys, then exact ones if the screened could not decide
         lane_candidates c = scored;
@@ -251,17 +277,40 @@ __global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes) 
         __syncwarp();               // every lane is done with the screened keys
         scored = tile_score_keys_from_row<Config>(token_row, shared.bias, keys, lane);
       }
-      warp_store_row<Config>(result, lane, p, t, shared_slot.id(Config::num_experts), t < num_valid);
+      if constexpr (!refill_after_routing)
+        warp_store_row<Config>(result, lane, p, t, shared_slot.id(Config::num_experts), t < num_valid);
     } else if constexpr (!keys_in_place) {
       stage_next();
+    }
+    if constexpr (refill_after_routing) {
+      // The copy before the stores, from one place for both branches above: issued after the
+      // stores, Kimi-K2 fp32 at 131072 tokens took 3% to 6% longer (H100).
+      __syncwarp();  // every lane is done with the keys
+      stage_next();
+      if (routed) warp_store_row<Config>(result, lane, p, t, shared_slot.id(Config::num_experts), t < num_valid);
     }
     if (t >= num_valid && t < num_tokens) warp_store_padding_row<Config>(lane, p, t);
     shared_slot.advance();
     __syncwarp();  // every lane is done with this tile before it is refilled
-    if constexpr (keys_in_place && !two_tiles) stage_next();
     if constexpr (two_tiles) current ^= 1;
   }
   asm volatile("cp.async.wait_all;" ::: "memory");
+}
+}  // namespace detail
+
+/// The tiled kernel of `Config` (8 lanes per token). `p` was validated by the launcher, and its
+/// rows are 16-byte aligned. (Two declarations: only their `__launch_bounds__` differ, see
+/// `tiled_blocks_per_sm`.)
+template <class Config, std::enable_if_t<tiled_refill_after_routing<Config>, int> = 0>
+__global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes, tiled_blocks_per_sm<Config>())
+  tiled_route_kernel(const route_params p)
+{
+  detail::tiled_route<Config>(p);
+}
+template <class Config, std::enable_if_t<!tiled_refill_after_routing<Config>, int> = 0>
+__global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes) tiled_route_kernel(const route_params p)
+{
+  detail::tiled_route<Config>(p);
 }
 
 }  // namespace moe_router
