@@ -173,7 +173,10 @@ if [[ $run_pytorch = 1 ]]; then
   if python3 -c 'import torch, pytest' >/dev/null 2>&1; then
     echo "== pytest examples/pytorch/test_moe_router_op.py"
     set +e
-    (cd "$root/examples/pytorch" && python3 -m pytest -q -rs test_moe_router_op.py) 2>&1 | tee "$log_dir/pytest.log"
+    # A build directory of its own for the op: after a run was killed while torch built the op,
+    # the next run on that machine waited on the shared directory until its time ran out.
+    (cd "$root/examples/pytorch" && TORCH_EXTENSIONS_DIR=${TORCH_EXTENSIONS_DIR:-$log_dir/torch_extensions} \
+       python3 -m pytest -q -rs test_moe_router_op.py) 2>&1 | tee "$log_dir/pytest.log"
     pytest_status=${PIPESTATUS[0]}
     set -e
     if [[ $pytest_status -eq 0 ]]; then

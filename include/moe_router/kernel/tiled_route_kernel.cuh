@@ -111,14 +111,15 @@ __host__ __device__ constexpr int balanced_resident_warps(std::size_t block_byte
  * One tile, refilled after routing, the other warps hiding its copy, where two would leave
  * fewer than 24 resident warps (6 a scheduler) and the keys are screened; else two. Without
  * screening the kernels need more registers, and those, not shared memory, limit the warps:
- * DeepSeek-V4-Flash (sqrtsoftplus, 91 registers) stays at 20 warps with one tile.
+ * DeepSeek-V4-Flash (sqrtsoftplus, 90 registers) stays at 20 warps with one tile.
  *
  * Measured on an H100, tiled kernel forced, two tiles -> one, µs: DeepSeek-V3 fp32 (20 -> 32
- * warps) 73.5 -> 65.7 at 131072 tokens and 23.5 -> 21.6 at 32768; Kimi-K2 fp32 (16 -> 24)
- * 96.4 -> 90.1 and 30.8 -> 28.7; MiniMax-M2 fp32 (20 -> 32) 65.6 -> 59.9 and 21.7 -> 19.7. GLM-4.5
- * (28 -> 44 warps) gained at 131072 tokens (51.1 -> 49.3) but lost 11% at 32768 (14.2 -> 15.9),
- * so it keeps two. On an H200, DeepSeek-V4-Flash fp32 with one tile lost 2% to 2.5% from 32768
- * tokens on (118.4 -> 121.4 µs at 131072): it keeps two (docs/performance.md, "What was tried").
+ * warps) 73.8 -> 65.0 at 131072 tokens and 23.7 -> 20.8 at 32768; Kimi-K2 fp32 (16 -> 24)
+ * 96.2 -> 90.0 and 30.8 -> 28.7; MiniMax-M2 fp32 (20 -> 32) 66.6 -> 60.4 and 21.9 -> 19.1.
+ * GLM-4.5 (28 -> 44 warps) gained at 131072 tokens (51.1 -> 49.3) but lost 11% at 32768 (14.2 ->
+ * 15.9), so it keeps two. On an H200, DeepSeek-V4-Flash fp32 with one tile lost 2% to 2.5% from
+ * 32768 tokens on (118.4 -> 121.4 µs at 131072): it keeps two (docs/performance.md, "One
+ * tile").
  */
 template <class Config>
 constexpr int tiled_logit_tiles = [] {
@@ -131,16 +132,16 @@ constexpr int tiled_logit_tiles = [] {
 }();
 
 /**
- * @brief Warps per block of the tiled kernel of `Config`: 2, or 4 where four-warp blocks fit
- * more resident warps per SM (a block's bias row and reserved kilobyte are shared by more warps)
- * and two-warp blocks leave at most 16, or 24 with 4-byte logits (shared memory is the limit).
+ * @brief Warps per block of the tiled kernel of `Config`: 2, or 4 where two-warp blocks would
+ * leave at most 16 resident warps per SM (shared memory is the limit) and four-warp blocks fit
+ * more (a block's bias row and reserved kilobyte are shared by more warps).
  *
  * Measured on an H200 at 131072 tokens: Kimi-K2 (12 -> 16 warps with fp32 logits and two tiles,
- * 16 -> 20 with bf16) 10% to 12% faster with 4, and with fp32 logits and one tile (24 -> 28
- * warps) 86.7 -> 83.5 µs (26.4 against 27.5 µs at 32768 tokens); DeepSeek-V3, MiniMax-M2,
- * GLM-4.5 and DeepSeek-V4-Flash, with 20 or more warps either way, as fast or faster with 2 (with
- * bf16 logits at 8192 and 32768 tokens 4% to 8% faster; MiniMax-M2 bf16, 24 -> 28 warps, lost
- * 1% to 8% with 4: its 80 registers allow only 24).
+ * 16 -> 20 with bf16) 10% to 12% faster with 4; DeepSeek-V3, MiniMax-M2, GLM-4.5 and
+ * DeepSeek-V4-Flash, with 20 or more warps either way, as fast or faster with 2 (with bf16
+ * logits at 8192 and 32768 tokens 4% to 8% faster; MiniMax-M2 bf16, 24 -> 28 warps, lost 1% to
+ * 8% with 4: its 80 registers allow only 24). Kimi-K2 fp32 with one tile (24 warps, or 28 with
+ * 4) was 1.3% faster with 2 on the H100 (docs/performance.md, "One tile").
  */
 template <class Config>
 __host__ __device__ constexpr int tiled_warps_per_block()
@@ -171,10 +172,10 @@ constexpr bool tiled_refill_after_routing = tiled_keys_in_place<Config> && tiled
  * the compiler may use the registers those blocks leave: without it, it kept the routing's
  * result live across the next tile's copy in fewer registers and spilled (Kimi-K2 fp32: 64
  * registers and 12 bytes of spills, against 80 and none with 12 blocks). The other kernels keep
- * the compiler's own choice: with this minimum they spilled nothing either but took up to 2%
- * longer (H100, DeepSeek-V4-Flash fp32: 90 -> 76 registers, 120.1 -> 123.0 µs at 131072
- * tokens), and a minimum of 1 let them take up to 121 registers, fewer warps than shared
- * memory allows.
+ * the compiler's own choice: with this minimum (and their stores moved as well) they spilled
+ * nothing either but took up to 2.4% longer (H100, DeepSeek-V4-Flash fp32: 90 -> 76 registers,
+ * 120.1 -> 123.0 µs at 131072 tokens), and a minimum of 1 let them take up to 121 registers,
+ * fewer warps than shared memory allows.
  */
 template <class Config>
 __host__ __device__ constexpr int tiled_blocks_per_sm()
@@ -284,7 +285,7 @@ __device__ __forceinline__ void tiled_route(const route_params& p)
     }
     if constexpr (refill_after_routing) {
       // The copy before the stores, from one place for both branches above: issued after the
-      // stores, Kimi-K2 fp32 at 131072 tokens took 3% to 6% longer (H100).
+      // stores, Kimi-K2 fp32 at 131072 tokens took 6% longer (H100: 99.4 against 93.3 µs).
       __syncwarp();  // every lane is done with the keys
       stage_next();
       if (routed) warp_store_row<Config>(result, lane, p, t, shared_slot.id(Config::num_experts), t < num_valid);
