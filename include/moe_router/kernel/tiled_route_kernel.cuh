@@ -12,8 +12,8 @@
  * selection, the bound on the K-th key, packing and ranking the candidates, the epilogue) cost
  * about as much per warp whatever the lanes per token. With 8 lanes each of those instructions
  * serves four tokens. Each lane then works on V = E/8 experts, too many for registers, so the
- * warp copies its rows into shared memory ahead of routing them (`warp_stage_rows`), writes the choice
- * keys there (`tile_score_keys`) and selects from them (`tile_topk`).
+ * warp copies its rows into shared memory ahead of routing them (`warp_stage_rows`), writes the
+ * choice keys there (`tile_score_keys`) and selects from them (`tile_topk`).
  */
 
 #include <moe_router/config.cuh>
