@@ -123,12 +123,12 @@ __host__ __device__ constexpr int balanced_resident_warps(std::size_t block_byte
  */
 template <class Config>
 constexpr int tiled_logit_tiles = [] {
-  if constexpr (tiled_keys_in_place<Config>)
-    return !tiled_screening<Config> || detail::balanced_resident_warps(sizeof(tiled_block_layout<Config, 2, 2>), 2) >= 24
-             ? 2
-             : 1;
-  else
+  if constexpr (tiled_keys_in_place<Config>) {
+    constexpr int warps_with_two = detail::balanced_resident_warps(sizeof(tiled_block_layout<Config, 2, 2>), 2);
+    return !tiled_screening<Config> || warps_with_two >= 24 ? 2 : 1;
+  } else {
     return 1;
+  }
 }();
 
 /**
