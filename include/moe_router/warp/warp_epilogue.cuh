@@ -40,7 +40,9 @@ __device__ __forceinline__ void warp_store_row(const warp_topk_result& r, int la
   const int tl = token_lane<Config>(lane);
   const int slots = K + p.num_shared_slots;
   float w = r.score;
-  if (p.renormalize) w = w / (r.score_sum == 0.0f ? 1.0f : r.score_sum);
+  // The lanes past the K slots hold score 0 and divide 1 instead (their weight is never used):
+  // a zero dividend sends the division to its slow path, which the whole warp then waits for.
+  if (p.renormalize) w = (tl < K ? w : 1.0f) / (r.score_sum == 0.0f ? 1.0f : r.score_sum);
   if (p.scale_output) w = mul_rn(w, p.routed_scaling_factor);
   float* weights = p.weights + token * slots;
   auto* ids = static_cast<typename Config::id_type*>(p.ids) + token * slots;

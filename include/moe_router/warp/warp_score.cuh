@@ -88,8 +88,11 @@ __device__ __forceinline__ void warp_score(const float (&x)[Config::experts_per_
 #pragma unroll
     for (int offset = warp_lanes / 2; offset >= 1; offset /= 2)
       sum = add_rn(sum, __shfl_xor_sync(full_warp_mask, sum, offset));
+    // Slots past E (logit 0) divide 1 instead, their score never used: exp(-row_max) is 0 for
+    // a large row max, and a zero dividend sends the division to its slow path, which the
+    // whole warp then waits for (see warp_store_row).
 #pragma unroll
-    for (int j = 0; j < V; ++j) score[j] = score[j] / sum;
+    for (int j = 0; j < V; ++j) score[j] = (holds_expert<Config>(lane, j) ? score[j] : 1.0f) / sum;
   } else {
 #pragma unroll
     for (int j = 0; j < V; ++j) score[j] = elementwise_score(Config::scoring, x[j]);
