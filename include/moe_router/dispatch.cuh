@@ -50,7 +50,8 @@ struct route_table {
   static cudaError_t launch(const route_params& p, cudaStream_t stream, launch_options options)
   {
     cudaError_t status = cudaErrorInvalidValue;
-    const bool found = ((Configs::matches(p) ? (status = route_fused<Configs>(p, stream, options), true) : false) || ...);
+    const bool found =
+      ((Configs::matches(p) ? (status = route_fused<Configs>(p, stream, options), true) : false) || ...);
     return found ? status : cudaErrorInvalidValue;
   }
 

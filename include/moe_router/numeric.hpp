@@ -192,7 +192,10 @@ MOE_ROUTER_HD float key_value(std::uint32_t key)
 constexpr int canonical_sum_lanes = 32;
 
 /// Experts each lane holds in the canonical layout: ceil(E / 32), lane l holds l*V .. l*V+V-1.
-MOE_ROUTER_HD constexpr int experts_per_lane(int num_experts) { return (num_experts + canonical_sum_lanes - 1) / canonical_sum_lanes; }
+MOE_ROUTER_HD constexpr int experts_per_lane(int num_experts)
+{
+  return (num_experts + canonical_sum_lanes - 1) / canonical_sum_lanes;
+}
 
 /**
  * @brief The softmax denominator, in the one order every kernel uses: lane l of 32 adds its

@@ -79,7 +79,8 @@ __device__ __forceinline__ void warp_load_logits(const typename Config::logit_ty
       const std::uint16_t* bits = reinterpret_cast<const std::uint16_t*>(row) + tl * V;
 #pragma unroll
       for (int j = 0; j < fragment_t::words; ++j)
-        fragment.word[j] = static_cast<std::uint32_t>(bits[2 * j]) | (static_cast<std::uint32_t>(bits[2 * j + 1]) << 16);
+        fragment.word[j] =
+          static_cast<std::uint32_t>(bits[2 * j]) | (static_cast<std::uint32_t>(bits[2 * j + 1]) << 16);
     }
   } else {
     if ((reinterpret_cast<std::uintptr_t>(row) & (fragment_t::vector_bytes - 1)) == 0)

@@ -228,7 +228,8 @@ __device__ __forceinline__ lane_candidates tile_score_keys_from_row(const typena
                                                                     const row_tile<Config, float, 1>& bias,
                                                                     row_tile<Config, std::uint32_t>& keys, int lane)
 {
-  const uint4* segment = reinterpret_cast<const uint4*>(token_row + token_lane<Config>(lane) * Config::experts_per_lane);
+  const uint4* segment =
+    reinterpret_cast<const uint4*>(token_row + token_lane<Config>(lane) * Config::experts_per_lane);
   return detail::tile_score_chunks<Config, false>([&](int c) { return __ldg(segment + c); }, bias, keys, lane);
 }
 
