@@ -85,7 +85,8 @@ std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const
                                               const std::optional<at::Tensor>& expert_map,
                                               const std::optional<at::Tensor>& num_valid_tokens,
                                               c10::string_view scoring_func, c10::string_view group_score,
-                                              std::optional<at::ScalarType> ids_dtype, c10::string_view path)
+                                              std::optional<at::ScalarType> ids_dtype, c10::string_view path,
+                                              bool programmatic_dependent_launch)
 {
   TORCH_CHECK(logits_in.dim() == 2, "moe_router::route: logits must be 2-D [num_tokens, num_experts] (got ",
               logits_in.dim(), "-D)");
@@ -168,8 +169,10 @@ std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const
 
   const c10::cuda::CUDAGuard guard(logits.device());
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  moe_router::launch_options options;
+  options.programmatic_dependent_launch = programmatic_dependent_launch;
   const cudaError_t status =
-      moe_router::route<moe_router::default_route_table>(p, stream, to_path(path), /*ran=*/nullptr);
+      moe_router::route<moe_router::default_route_table>(p, stream, to_path(path), /*ran=*/nullptr, options);
   TORCH_CHECK(status == cudaSuccess, "moe_router::route: ", cudaGetErrorName(status), ": ",
               *moe_router::last_error_message() ? moe_router::last_error_message() : cudaGetErrorString(status));
   return {weights, ids};
@@ -204,7 +207,8 @@ TORCH_LIBRARY(moe_router, m)
       "route(Tensor logits, Tensor? bias, int topk, int num_expert_group=1, int topk_group=1, bool renormalize=True, "
       "float routed_scaling_factor=1.0, bool scale_output=False, int num_fused_shared_experts=0, "
       "Tensor? expert_map=None, Tensor? num_valid_tokens=None, str scoring_func=\"sigmoid\", "
-      "str group_score=\"top2_sum\", ScalarType? ids_dtype=None, str path=\"auto\") -> (Tensor weights, Tensor ids)");
+      "str group_score=\"top2_sum\", ScalarType? ids_dtype=None, str path=\"auto\", "
+      "bool programmatic_dependent_launch=False) -> (Tensor weights, Tensor ids)");
   m.def(
       "is_compiled(Tensor logits, Tensor? bias, int topk, int num_expert_group=1, int topk_group=1, "
       "str scoring_func=\"sigmoid\", str group_score=\"top2_sum\", ScalarType? ids_dtype=None) -> bool");

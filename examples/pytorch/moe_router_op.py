@@ -13,7 +13,8 @@ The op::
                       bool scale_output=False, int num_fused_shared_experts=0,
                       Tensor? expert_map=None, Tensor? num_valid_tokens=None,
                       str scoring_func="sigmoid", str group_score="top2_sum",
-                      ScalarType? ids_dtype=None, str path="auto")
+                      ScalarType? ids_dtype=None, str path="auto",
+                      bool programmatic_dependent_launch=False)
         -> (Tensor weights, Tensor ids)
 
 - ``logits`` [T, E] float32, bfloat16 or float16 on a CUDA device; rows may be strided
@@ -34,6 +35,10 @@ The op::
 - ``ids_dtype``: torch.int32 (default) or torch.int64.
 - ``path``: "auto" (the fused kernel when compiled, else the reference kernel), "fused" (an
   error if this shape is not compiled) or "reference".
+- ``programmatic_dependent_launch``: on Hopper, launch the fused kernel with programmatic
+  dependent launch, so that it may start while the kernel before it on the stream (the router
+  GEMM) finishes; it waits for that kernel before it reads anything
+  ([docs/integration.md](../../docs/integration.md#programmatic-dependent-launch-pdl)).
 - returns ``weights`` [T, K+S] float32 and ``ids`` [T, K+S], S = 1 if NS > 0 else 0.
 
 ``torch.ops.moe_router.is_compiled(logits, bias, topk, num_expert_group, topk_group,
@@ -81,7 +86,8 @@ def load(verbose=False):
     def _route_fake(logits, bias, topk, num_expert_group=1, topk_group=1, renormalize=True,
                     routed_scaling_factor=1.0, scale_output=False, num_fused_shared_experts=0,
                     expert_map=None, num_valid_tokens=None, scoring_func="sigmoid",
-                    group_score="top2_sum", ids_dtype=None, path="auto"):
+                    group_score="top2_sum", ids_dtype=None, path="auto",
+                    programmatic_dependent_launch=False):
         torch._check(logits.dim() == 2, lambda: "logits must be 2-D [num_tokens, num_experts]")
         slots = topk + (1 if num_fused_shared_experts > 0 else 0)
         num_tokens = logits.shape[0]
@@ -96,9 +102,10 @@ def load(verbose=False):
 def route(logits, bias=None, *, topk, num_expert_group=1, topk_group=1, renormalize=True,
           routed_scaling_factor=1.0, scale_output=False, num_fused_shared_experts=0,
           expert_map=None, num_valid_tokens=None, scoring_func="sigmoid", group_score="top2_sum",
-          ids_dtype=None, path="auto"):
+          ids_dtype=None, path="auto", programmatic_dependent_launch=False):
     """``torch.ops.moe_router.route`` with keyword arguments; see the module's docstring."""
     ops = load()
     return ops.route(logits, bias, topk, num_expert_group, topk_group, renormalize,
                      float(routed_scaling_factor), scale_output, num_fused_shared_experts,
-                     expert_map, num_valid_tokens, scoring_func, group_score, ids_dtype, path)
+                     expert_map, num_valid_tokens, scoring_func, group_score, ids_dtype, path,
+                     programmatic_dependent_launch)

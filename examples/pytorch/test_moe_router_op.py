@@ -269,6 +269,43 @@ def test_cuda_graph_replay_with_a_changing_token_count(ops):
         assert (static_ids[count:] == -1).all() and (static_weights[count:] == 0).all()
 
 
+@pytest.mark.parametrize("T", [1, 300, 20000])
+def test_programmatic_dependent_launch_waits_for_the_gemm_before_it(ops, T):
+    """With PDL the op may start while the router GEMM before it on the stream runs, and must
+    still read that GEMM's logits: each round's logits are new, so a read before the GEMM is
+    done would route old or half-written ones. Eagerly and in a captured CUDA graph."""
+    shape = SHAPES["deepseek_v3"]
+    g = torch.Generator(device="cuda").manual_seed(T)
+    weight = torch.randn(shape["E"], 1024, generator=g, device="cuda") / 16
+    _, bias = make_inputs(shape, 1, torch.float32, seed=T)
+    args = route_args(shape)
+    for step in range(4):
+        logits = torch.randn(T, 1024, generator=g, device="cuda") @ weight.t()
+        early = moe_router_op.route(logits, bias, programmatic_dependent_launch=True, **args)
+        plain = moe_router_op.route(logits, bias, **args)
+        assert torch.equal(early[1], plain[1]), step
+        assert torch.equal(early[0].view(torch.int32), plain[0].view(torch.int32)), step
+
+    static_hidden = torch.randn(T, 1024, generator=g, device="cuda")
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm up outside the capture
+        for _ in range(2):
+            moe_router_op.route(static_hidden @ weight.t(), bias, programmatic_dependent_launch=True, **args)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_logits = static_hidden @ weight.t()
+        static_weights, static_ids = moe_router_op.route(static_logits, bias, programmatic_dependent_launch=True,
+                                                         **args)
+    for step in range(3):
+        static_hidden.copy_(torch.randn(T, 1024, generator=g, device="cuda"))
+        graph.replay()
+        plain_weights, plain_ids = moe_router_op.route(static_logits, bias, **args)
+        assert torch.equal(static_ids, plain_ids), step
+        assert torch.equal(static_weights.view(torch.int32), plain_weights.view(torch.int32)), step
+
+
 def test_torch_compile_traces_the_op(ops):
     shape = SHAPES["deepseek_v3"]
     logits, bias = make_inputs(shape, 64, torch.bfloat16, seed=5)
