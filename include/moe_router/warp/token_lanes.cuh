@@ -69,6 +69,18 @@ __device__ __forceinline__ unsigned token_ballot(int lane, bool predicate)
   }
 }
 
+/// The token's lanes (bit l: token lane l) whose `v` equals the calling lane's.
+template <class Config>
+__device__ __forceinline__ unsigned token_match_any(int lane, std::uint32_t v)
+{
+  const unsigned all = __match_any_sync(full_warp_mask, v);
+  if constexpr (Config::token_lanes == 32) {
+    return all;
+  } else {
+    return (all >> (lane & ~(Config::token_lanes - 1))) & ((1u << Config::token_lanes) - 1u);
+  }
+}
+
 /// `v` of token lane `source` of the calling lane's token.
 template <class Config, class T>
 __device__ __forceinline__ T token_shfl(T v, int source)

@@ -37,6 +37,13 @@ __device__ __forceinline__ int shared_slot_id(const route_params& p, std::int64_
 /// batches unchanged. The short chain at every size was up to 2.5% slower at 8192 tokens.
 constexpr std::int64_t warp_topk_short_chain_tokens = 1024;
 
+/// Batches of at least this many tokens rank with `warp_topk`'s `match_ties`: fewer
+/// instructions where warps are many and the instructions are the time. H100, 8192 tokens, fp32
+/// logits: Qwen3-MoE 2.3% faster, DeepSeek-V2-Lite 1.8%, DeepSeek-V3 1.2%, MiniMax-M2 0.8%,
+/// Kimi-K2 0.6%. From 1025 tokens on (with the group ranks matched too), DeepSeek-V3 was 1%
+/// slower at 2048 tokens, where each warp's own chain counts more.
+constexpr std::int64_t warp_match_ties_tokens = 8192;
+
 /**
  * @brief Route token `token` whose fp32 logits the lane holds in `x` (experts lane*V .. lane*V+V-1;
  * values past E are ignored) and store its row: for a kernel that computes the logits itself.
@@ -56,10 +63,11 @@ __device__ __forceinline__ void warp_route_token(const float (&x)[Config::expert
   float score[V];
   std::uint32_t key[V];
   warp_score<Config>(x, bias, lane, score, key);
+  const bool short_chain = p.num_tokens <= warp_topk_short_chain_tokens;
+  const bool match_ties = p.num_tokens >= warp_match_ties_tokens;
   lane_candidates candidates = lane_best_two<V>(key);
   warp_select_groups<Config>(lane, candidates);
-  const warp_topk_result result =
-    warp_topk<Config>(key, score, lane, candidates, storage, p.num_tokens <= warp_topk_short_chain_tokens);
+  const warp_topk_result result = warp_topk<Config>(key, score, lane, candidates, storage, short_chain, match_ties);
   warp_store_row<Config>(result, lane, p, token, shared_id, write);
 }
 

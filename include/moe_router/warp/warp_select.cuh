@@ -265,12 +265,15 @@ struct count_bits<0> {
  * @param short_chain rank the candidates eight shuffles at a time, their counts summed as a
  *                tree: a shorter dependent chain for a warp whose time is its own chain (a
  *                small batch), a few more instructions for one among many (the same result)
+ * @param match_ties (without `short_chain`) find the candidates of equal keys with one match,
+ *                and rank by one 32-bit comparison a candidate instead of a 64-bit one: fewer
+ *                instructions, but the match takes long to answer (the same result)
  */
 template <class Config>
 __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)[Config::experts_per_lane],
                                                       const float (&score)[Config::experts_per_lane], int lane,
                                                       const lane_candidates& c, warp_topk_storage& storage,
-                                                      bool short_chain = false)
+                                                      bool short_chain = false, bool match_ties = false)
 {
   constexpr int V = Config::experts_per_lane;
   constexpr int K = Config::topk;
@@ -334,6 +337,15 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
 #pragma unroll
           for (int u = 0; u < 8; ++u) b[u] = beats(i + u);
           rank += ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+        }
+      } else if (match_ties) {
+        // The candidates below with the same key all at once (a candidate's key is never 0),
+        // then one 32-bit comparison a step, four steps at a time (as above, the lanes past
+        // `total` beat nothing).
+        rank = __popc(token_match_any<Config>(lane, held.x) & lanes_below);
+        for (int i = 0; i < rounds; i += 4) {
+#pragma unroll
+          for (int u = 0; u < 4; ++u) rank += token_shfl<Config>(held.x, i + u) > held.x ? 1 : 0;
         }
       } else {
         for (int i = 0; i < rounds; ++i) rank += beats(i);
