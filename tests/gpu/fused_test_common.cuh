@@ -55,9 +55,11 @@ cudaError_t fused_entry(const route_params& p, cudaStream_t stream)
 
 inline cudaError_t reference_entry(const route_params& p, cudaStream_t stream) { return route_reference(p, stream); }
 
-/// Token counts the cases cycle through: empty, one, around a warp, and past one wave of the
-/// persistent grid (132 SMs x 8 blocks x 4 warps on an H100), so that warps loop.
-constexpr std::int64_t fused_token_counts[] = {1, 31, 32, 33, 0, 257, 1, 33, 5000, 32, 100, 31};
+/// Token counts the cases cycle through: empty, one, around a warp, past one wave of the
+/// persistent grid (132 SMs x 8 blocks x 4 warps on an H100), so that warps loop, and enough
+/// for the warp kernels to rank with `warp_topk`'s `match_ties`.
+constexpr std::int64_t fused_token_counts[] = {1, 31, 32, 33, 0, 257, 8221, 33, 5000, 32, 100, 31};
+static_assert(fused_token_counts[6] >= warp_match_ties_tokens, "a case count takes the match_ties ranking");
 
 /**
  * @brief The full cross product of the run-time options: renormalize x scale_output (4),
