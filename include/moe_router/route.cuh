@@ -104,25 +104,23 @@ constexpr bool fused_tiled_available()
  * and the rows are 16-byte aligned); below, a token's latency matters more than the
  * instructions the tiled kernel saves (a warp routes four tokens one after another).
  *
- * The crossovers measured on an H200 (docs/performance.md, "Between"; every kernel forced):
- * 8192 tokens for 2-byte logits; with 4-byte logits and sigmoid scores (screened), 8192
- * without groups and at most 32 experts a lane (MiniMax-M2: 7.7 against 8.0 µs for the
- * half-warp kernel at 8192; GLM-4.5: 6.0 against 6.4), else 16384 (DeepSeek-V3: 9.6 against
- * 8.8 µs for the warp kernel at 8192, 13.5 against 15.4 at 16384; Kimi-K2: 10.7 against 10.0
- * at 8192, 15.6 against 18.0 at 16384); 65536 for sqrtsoftplus with 4-byte logits
- * (DeepSeek-V4-Flash: even at 32768, 67.4 against 72.5 µs at 65536: its per-expert work
- * dominates). With K < 6 (Llama-4, top-1) the half-warp kernel is as fast at every size
- * measured, so the tiled kernel runs only when asked for.
+ * The crossovers measured with every kernel forced (docs/performance.md, "Between"): 8192
+ * tokens for 2-byte logits, and for 4-byte logits with sigmoid scores (screened). On an H100,
+ * with the rows of batches up to `tiled_l1_copy_max_bytes` copied through L1: DeepSeek-V3 8.2
+ * against 8.4 µs for the warp kernel at 8192 tokens (but 6.8 against 5.2 at 4096), Kimi-K2 9.0
+ * against 9.6 (before that copy 10.7 against 10.0 on an H200, so they started at 16384);
+ * MiniMax-M2 7.0 against 7.8 for the half-warp kernel, GLM-4.5 6.2 against 6.4. 65536 for
+ * sqrtsoftplus with 4-byte logits (DeepSeek-V4-Flash: even at 32768, 67.4 against 72.5 µs at
+ * 65536 on an H200: its per-expert work dominates). With K < 6 (Llama-4, top-1) the half-warp
+ * kernel is as fast at every size measured, so the tiled kernel runs only when asked for.
  */
 template <class Config>
 constexpr std::int64_t fused_tiled_min_tokens()
 {
   constexpr bool four_byte_logits = sizeof(typename Config::logit_type) == 4;
   if (Config::topk < 6) return std::numeric_limits<std::int64_t>::max();
-  if (!four_byte_logits) return 8192;
-  if (Config::scoring == scoring_func::sqrtsoftplus) return 65536;
-  if (Config::num_groups == 1 && Config::num_experts / 8 <= 32) return 8192;
-  return 16384;
+  if (four_byte_logits && Config::scoring == scoring_func::sqrtsoftplus) return 65536;
+  return 8192;
 }
 
 /// Lanes per token of the kernel `route_fused<Config>` runs for `num_tokens` tokens with

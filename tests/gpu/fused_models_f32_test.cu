@@ -29,3 +29,29 @@ TEMPLATE_TEST_CASE("the fused kernel of every model shape equals the reference k
   check_fused_cases<config>(label, covering_cases(config_desc<config>(label), offset),
                             400000u + 100u * static_cast<std::uint64_t>(offset));
 }
+
+// The tiled kernels whose screened keys overwrite fp32 logits copy the rows of small batches
+// through L1 and of larger ones through L2 only (tiled_l1_copy_max_bytes); the covering sets
+// above are all small. One batch just past the bound, random and nasty rows, every kernel.
+TEMPLATE_TEST_CASE("the tiled kernel copying through L2 only equals the reference kernel (fp32 logits)",
+                   "[fused][models][tiled]", deepseek_v3_config<>, kimi_k2_config<>, minimax_m2_config<>)
+{
+  using config = TestType;
+  static_assert(tiled_refill_after_routing<typename config::template with_token_lanes<8>>,
+                "a shape whose copies may go through L1");
+  char label[128];
+  std::snprintf(label, sizeof label, "E=%d G=%d K=%d logits=f32, past %lld bytes of logits", config::num_experts,
+                config::num_groups, config::topk, static_cast<long long>(tiled_l1_copy_max_bytes));
+  case_desc d = config_desc<config>(label);
+  d.num_tokens = tiled_l1_copy_max_bytes / (config::num_experts * static_cast<std::int64_t>(sizeof(float))) + 37;
+  d.renormalize = true;
+  d.scale_output = true;
+  d.routed_scaling_factor = 2.5f;
+  d.num_shared_slots = 1;
+  std::vector<case_desc> descs;
+  for (input_flavour flavour : {input_flavour::random, input_flavour::nasty}) {
+    d.flavour = flavour;
+    descs.push_back(d);
+  }
+  check_fused_cases<config>(label, descs, 410000u + static_cast<std::uint64_t>(config::num_experts));
+}

@@ -184,6 +184,26 @@ __host__ __device__ constexpr int tiled_blocks_per_sm()
          tiled_warps_per_block<Config>();
 }
 
+/**
+ * @brief Where the tile is refilled after routing (`tiled_refill_after_routing`: 4-byte logits,
+ * screened keys written over them), batches whose logits take at most this many bytes copy
+ * their rows through L1 as well as L2 (`warp_stage_rows`'s `via_l1`), larger ones through L2
+ * only.
+ *
+ * A batch this small is likely to sit in L2 (the benchmark keeps sets of up to half an H100's
+ * 50 MB there), and its one or two waves of warps wait on each one's chain: the screened
+ * candidates' logits, read again from global memory for their exact keys, are then found in
+ * L1. From HBM the copies that allocate in L1 (which shares the SM with the tiles) are slower.
+ * Measured on an H100, tiled kernel forced, µs, L2 only -> L1 too (every kernel, one build):
+ * Kimi-K2 fp32 9.82 -> 8.96 at 8192 tokens and 15.28 -> 14.04 at 16384 (24 MiB); DeepSeek-V3
+ * fp32 9.08 -> 8.39 at 8192; MiniMax-M2 fp32 7.45 -> 6.98 at 8192; the bf16 kernels 1% to 5%
+ * faster up to 24 MiB; but from 32 MiB, inputs from HBM, DeepSeek-V3 fp32 64.6 -> 70.4 at
+ * 131072 and MiniMax-M2 fp32 11% slower at 32768. The other kernels keep their copies as they
+ * were: with the choice compiled in, Kimi-K2 bf16 lost 3% to 4% from 65536 tokens and GLM-4.5
+ * 2% to 5% at every size (their registers and schedule moved).
+ */
+constexpr std::int64_t tiled_l1_copy_max_bytes = std::int64_t{24} << 20;
+
 namespace detail {
 /// The tiled kernel's body (see `tiled_route_kernel`).
 template <class Config>
@@ -217,8 +237,13 @@ __device__ __forceinline__ void tiled_route(const route_params& p)
     const std::int64_t left = num_valid - base;
     return static_cast<int>(left < 0 ? 0 : (left < tokens_per_warp ? left : tokens_per_warp));
   };
+  constexpr bool may_copy_via_l1 = tiled_refill_after_routing<Config>;
+  const bool via_l1 = may_copy_via_l1 && num_tokens * Config::num_experts *
+                                             static_cast<std::int64_t>(sizeof(logit_type)) <=
+                                           tiled_l1_copy_max_bytes;
   if (warp_first < num_tokens)
-    warp_stage_rows<Config>(logits + warp_first * stride, stride, rows_from(warp_first), lane, storage.logits[0]);
+    warp_stage_rows<Config, may_copy_via_l1>(logits + warp_first * stride, stride, rows_from(warp_first), lane,
+                                             storage.logits[0], via_l1);
 
   // The bias, once per block, as one row of the key layout (zero without a bias).
   const auto* bias = static_cast<const bias_type*>(p.bias);
@@ -239,8 +264,8 @@ __device__ __forceinline__ void tiled_route(const route_params& p)
     const std::int64_t next = base + step;
     const int next_rows = next < num_tokens ? rows_from(next) : 0;
     auto stage_next = [&] {
-      warp_stage_rows<Config>(logits + (next_rows > 0 ? next : base) * stride, stride, next_rows, lane,
-                              storage.logits[current ^ (two_tiles ? 1 : 0)]);
+      warp_stage_rows<Config, may_copy_via_l1>(logits + (next_rows > 0 ? next : base) * stride, stride, next_rows,
+                                               lane, storage.logits[current ^ (two_tiles ? 1 : 0)], via_l1);
     };
     if constexpr (two_tiles) {
       stage_next();

@@ -97,6 +97,24 @@ __device__ __forceinline__ void copy_chunk_async(uint4* shared, const void* glob
                : "memory");
 }
 
+/// `copy_chunk_async`, cached in L1 too when `via_l1` (`cp.async.ca`). Both copies are issued,
+/// one predicated off: a branch around the warp's copies moved the registers and the schedule
+/// of the whole kernel instead (Kimi-K2 fp32 1% to 2% slower at 8192 and 16384 tokens than
+/// this, on an H100).
+__device__ __forceinline__ void copy_chunk_async(uint4* shared, const void* global, bool valid, bool via_l1)
+{
+  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile(
+    "{\n"
+    "  .reg .pred l1;\n"
+    "  setp.ne.b32 l1, %3, 0;\n"
+    "  @l1 cp.async.ca.shared.global [%0], [%1], 16, %2;\n"
+    "  @!l1 cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+    "}\n" ::"r"(address),
+    "l"(global), "r"(valid ? 16 : 0), "r"(via_l1 ? 1 : 0)
+    : "memory");
+}
+
 }  // namespace detail
 
 /**
@@ -107,11 +125,17 @@ __device__ __forceinline__ void copy_chunk_async(uint4* shared, const void* glob
  * (coalesced).
  * Requires 16-byte aligned rows (`first_row` and `stride * sizeof(logit_type)`).
  * Wait with `warp_wait_rows`.
+ * @tparam MayCopyViaL1 compile the choice of `via_l1` in (else the copies go through L2 only,
+ *         with one instruction each, whatever `via_l1` says)
+ * @param via_l1 allocate the rows' lines in L1 as well (`cp.async.ca`), so that reading some
+ *               of their logits again from global memory soon after finds them there; else L2
+ *               only (`cp.async.cg`). Warp-uniform.
  */
-template <class Config>
+template <class Config, bool MayCopyViaL1 = false>
 __device__ __forceinline__ void warp_stage_rows(const typename Config::logit_type* first_row, std::int64_t stride,
                                                 int rows, int lane,
-                                                row_tile<Config, typename Config::logit_type>& tile)
+                                                row_tile<Config, typename Config::logit_type>& tile,
+                                                bool via_l1 = false)
 {
   using tile_t = row_tile<Config, typename Config::logit_type>;
   // Copy q of a row moves its chunk 32q + lane, which lands at the same place of every row;
@@ -132,8 +156,13 @@ __device__ __forceinline__ void warp_stage_rows(const typename Config::logit_typ
     const uint4* source = reinterpret_cast<const uint4*>(first_row + (valid ? row * stride : 0)) + lane;
 #pragma unroll
     for (int q = 0; q < copies_per_row; ++q)
-      if (tile_t::row_chunks % warp_lanes == 0 || q * warp_lanes + lane < tile_t::row_chunks)
-        detail::copy_chunk_async(&tile.chunk[row * tile_t::row_chunks + place[q]], source + q * warp_lanes, valid);
+      if (tile_t::row_chunks % warp_lanes == 0 || q * warp_lanes + lane < tile_t::row_chunks) {
+        uint4* destination = &tile.chunk[row * tile_t::row_chunks + place[q]];
+        if constexpr (MayCopyViaL1)
+          detail::copy_chunk_async(destination, source + q * warp_lanes, valid, via_l1);
+        else
+          detail::copy_chunk_async(destination, source + q * warp_lanes, valid);
+      }
   }
   asm volatile("cp.async.commit_group;" ::: "memory");
 }
