@@ -205,12 +205,12 @@ TEST_CASE("which compiled shapes have a tiled kernel, and from how many tokens r
   static_assert(!fused_tiled_available<experts_1024_config<>>(), "1024 experts");
   static_assert(!fused_tiled_available<route_config<256, 16, 4, 8>>(), "16 groups: half a lane each");
   // The measured crossovers (docs/performance.md).
-  CHECK(fused_tiled_min_tokens<deepseek_v3_config<>>() == 16384);  // fp32 with groups
+  CHECK(fused_tiled_min_tokens<deepseek_v3_config<>>() == 8192);  // fp32 with groups
   CHECK(fused_tiled_min_tokens<deepseek_v3_config<__nv_bfloat16>>() == 8192);
   CHECK(fused_tiled_min_tokens<minimax_m2_config<__nv_bfloat16>>() == 8192);
   CHECK(fused_tiled_min_tokens<minimax_m2_config<>>() == 8192);  // fp32, no groups, 32 experts a lane
   CHECK(fused_tiled_min_tokens<glm_4_5_config<>>() == 8192);
-  CHECK(fused_tiled_min_tokens<kimi_k2_config<>>() == 16384);  // fp32, 48 experts a lane
+  CHECK(fused_tiled_min_tokens<kimi_k2_config<>>() == 8192);  // fp32, 48 experts a lane
   // Which tiled kernels screen (measured: docs/performance.md, "Screening"): every sigmoid shape.
   static_assert(tiled_screening<kimi_k2_config<>> && tiled_screening<minimax_m2_config<__nv_bfloat16>> &&
                   tiled_screening<deepseek_v3_config<>> && tiled_screening<glm_4_5_config<>> &&
@@ -221,8 +221,8 @@ TEST_CASE("which compiled shapes have a tiled kernel, and from how many tokens r
   CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<>>() == 65536);
   CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<__nv_bfloat16>>() == 8192);
   CHECK(fused_tiled_min_tokens<llama_4_config<>>() == std::numeric_limits<std::int64_t>::max());
-  static_assert(fused_token_lanes<deepseek_v3_config<>>(16383) == 32, "below the tiled threshold");
-  static_assert(fused_token_lanes<deepseek_v3_config<>>(16384) == 8, "at the tiled threshold");
+  static_assert(fused_token_lanes<deepseek_v3_config<>>(8191) == 32, "below the tiled threshold");
+  static_assert(fused_token_lanes<deepseek_v3_config<>>(8192) == 8, "at the tiled threshold");
   static_assert(fused_token_lanes<llama_4_config<>>(1 << 20) == 16, "Llama-4: the half-warp kernel");
   // The tiled layout: 32 experts per lane for DeepSeek-V3, a group per lane, rotated segments.
   using tiled = deepseek_v3_config<>::with_token_lanes<8>;
