@@ -36,7 +36,10 @@ namespace moe_router {
 /// `warp_select_groups`).
 struct lane_candidates {
   std::uint32_t best;    ///< the lane's largest key; `excluded_key` once its group is dropped
-  std::uint32_t second;  ///< its second largest (equal to `best` when that key is there twice)
+  std::uint32_t second;  ///< its second largest (equal to `best` when that key is there twice).
+                         ///< Without groups only `topk_floor` reads the two, and any two keys
+                         ///< of distinct experts of the lane, the larger first, serve it: the
+                         ///< tiled scoring may give a second below the lane's second largest
   bool kept;             ///< may the lane's experts be chosen (false once its group is dropped)
   std::uint32_t floor;   ///< a key at least K kept candidates reach; `excluded_key` = not known
   bool screened = false; ///< are the keys screened (screening.cuh)? Only `tile_topk` takes them
