@@ -251,10 +251,12 @@ TEST_CASE("the tiled kernel's block size keeps the resident warps a multiple of 
   static_assert(tiled_logit_tiles<deepseek_v4_flash_config<>::with_token_lanes<8>> == 2,
                 "DeepSeek-V4-Flash: no screening, its registers limit the warps");
   static_assert(tiled_logit_tiles<deepseek_v3_config<__nv_bfloat16>::with_token_lanes<8>> == 1, "a key tile");
-  // Four-warp blocks where two-warp ones leave 16 warps or fewer and four-warp ones fit more:
-  // Kimi-K2 with bf16 logits.
-  static_assert(tiled_warps_per_block<kimi_k2_config<>::with_token_lanes<8>>() == 2, "Kimi-K2: 24 warps");
-  static_assert(tiled_blocks_per_sm<kimi_k2_config<>::with_token_lanes<8>>() == 12, "Kimi-K2: 12 blocks of 2 warps");
+  // Four-warp blocks where four-warp ones fit more warps and two-warp ones leave 16 warps or
+  // fewer (Kimi-K2 with bf16 logits), or, with one tile refilled after routing, fewer than 32
+  // (Kimi-K2 with fp32 logits; DeepSeek-V3 has 32).
+  static_assert(tiled_warps_per_block<kimi_k2_config<>::with_token_lanes<8>>() == 4, "Kimi-K2: 24 -> 28 warps");
+  static_assert(tiled_blocks_per_sm<kimi_k2_config<>::with_token_lanes<8>>() == 7, "Kimi-K2: 7 blocks of 4 warps");
+  static_assert(tiled_warps_per_block<minimax_m2_config<>::with_token_lanes<8>>() == 2, "MiniMax-M2: 32 warps");
   static_assert(tiled_blocks_per_sm<deepseek_v3_config<>::with_token_lanes<8>>() == 16,
                 "DeepSeek-V3: 16 blocks of 2 warps");
   static_assert(tiled_refill_after_routing<deepseek_v3_config<>::with_token_lanes<8>> &&

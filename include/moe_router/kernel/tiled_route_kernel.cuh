@@ -132,16 +132,21 @@ constexpr int tiled_logit_tiles = [] {
 }();
 
 /**
- * @brief Warps per block of the tiled kernel of `Config`: 2, or 4 where two-warp blocks would
- * leave at most 16 resident warps per SM (shared memory is the limit) and four-warp blocks fit
- * more (a block's bias row and reserved kilobyte are shared by more warps).
+ * @brief Warps per block of the tiled kernel of `Config`: 2, or 4 where four-warp blocks fit
+ * more warps per SM (a block's bias row and reserved kilobyte are shared by more warps) and
+ * two-warp blocks would leave at most 16 resident warps (shared memory is the limit), or, with
+ * one tile refilled after routing (whose `__launch_bounds__` then make the registers fit the
+ * warps, see `tiled_blocks_per_sm`), fewer than 32.
  *
  * Measured on an H200 at 131072 tokens: Kimi-K2 (12 -> 16 warps with fp32 logits and two tiles,
  * 16 -> 20 with bf16) 10% to 12% faster with 4; DeepSeek-V3, MiniMax-M2, GLM-4.5 and
  * DeepSeek-V4-Flash, with 20 or more warps either way, as fast or faster with 2 (with bf16
  * logits at 8192 and 32768 tokens 4% to 8% faster; MiniMax-M2 bf16, 24 -> 28 warps, lost 1% to
- * 8% with 4: its 80 registers allow only 24). Kimi-K2 fp32 with one tile (24 warps, or 28 with
- * 4) was 1.3% faster with 2 on the H100 (docs/performance.md, "One tile").
+ * 8% with 4: its 80 registers allow only 24). With one tile, on an H100, tiled kernel forced,
+ * two builds alternated twice: Kimi-K2 fp32 (24 -> 28 warps, 80 -> 72 registers) 0.2% to 1.6%
+ * faster with 4 from 16384 tokens (89.8 and 90.4 -> 89.2 and 89.2 µs at 131072); DeepSeek-V3
+ * and MiniMax-M2 fp32 (32 -> 36 warps, 64 -> 56 registers) 2% to 15% slower (docs/performance.md,
+ * "One tile").
  */
 template <class Config>
 __host__ __device__ constexpr int tiled_warps_per_block()
@@ -149,7 +154,8 @@ __host__ __device__ constexpr int tiled_warps_per_block()
   constexpr int tiles = tiled_logit_tiles<Config>;
   constexpr int two = detail::balanced_resident_warps(sizeof(tiled_block_layout<Config, 2, tiles>), 2);
   constexpr int four = detail::balanced_resident_warps(sizeof(tiled_block_layout<Config, 4, tiles>), 4);
-  return two <= 16 && four > two ? 4 : 2;
+  constexpr bool refill_after_routing = tiled_keys_in_place<Config> && tiles == 1;
+  return (two <= 16 || (refill_after_routing && two < 32)) && four > two ? 4 : 2;
 }
 
 /// One warp's storage in the tiled kernel of `Config`.
