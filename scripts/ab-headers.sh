@@ -78,7 +78,7 @@ run()
   for ((r = 1; r <= rounds; ++r)); do
     for label in a b; do
       "$dir/sweep_$label" "$@" > "$out/ab_${label}_$r.txt" || failed=1
-      grep -h '^# device' "$out/ab_${label}_$r.txt" | head -n1
+      grep -h -m1 '^# device\|^no CUDA device' "$out/ab_${label}_$r.txt" || true
     done
   done
   # One line a case (shape, logits, tokens, lanes): A's times, B's times, best of B over best of A.
