@@ -131,6 +131,10 @@ constexpr int tiled_logit_tiles = [] {
   }
 }();
 
+/// Is the tile refilled after routing (one tile, the keys in place; see `tiled_logit_tiles`)?
+template <class Config>
+constexpr bool tiled_refill_after_routing = tiled_keys_in_place<Config> && tiled_logit_tiles<Config> == 1;
+
 /**
  * @brief Warps per block of the tiled kernel of `Config`: 2, or 4 where four-warp blocks fit
  * more warps per SM (a block's bias row and reserved kilobyte are shared by more warps) and
@@ -154,8 +158,7 @@ __host__ __device__ constexpr int tiled_warps_per_block()
   constexpr int tiles = tiled_logit_tiles<Config>;
   constexpr int two = detail::balanced_resident_warps(sizeof(tiled_block_layout<Config, 2, tiles>), 2);
   constexpr int four = detail::balanced_resident_warps(sizeof(tiled_block_layout<Config, 4, tiles>), 4);
-  constexpr bool refill_after_routing = tiled_keys_in_place<Config> && tiles == 1;
-  return (two <= 16 || (refill_after_routing && two < 32)) && four > two ? 4 : 2;
+  return (two <= 16 || (tiled_refill_after_routing<Config> && two < 32)) && four > two ? 4 : 2;
 }
 
 /// One warp's storage in the tiled kernel of `Config`.
@@ -165,10 +168,6 @@ using tiled_warp_storage_of = tiled_warp_storage<Config, tiled_logit_tiles<Confi
 /// The tiled kernel's dynamic shared memory (one block of `tiled_warps_per_block<Config>()`).
 template <class Config>
 using tiled_block_storage = tiled_block_layout<Config, tiled_warps_per_block<Config>(), tiled_logit_tiles<Config>>;
-
-/// Is the tile refilled after routing (one tile, the keys in place; see `tiled_logit_tiles`)?
-template <class Config>
-constexpr bool tiled_refill_after_routing = tiled_keys_in_place<Config> && tiled_logit_tiles<Config> == 1;
 
 /**
  * @brief The blocks of the tiled kernel of `Config` that shared memory lets an SM hold (as
