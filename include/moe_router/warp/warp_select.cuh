@@ -167,6 +167,14 @@ struct warp_topk_storage {
 
 namespace detail {
 
+/// `count + 1` when `a > b`, else `count`, as a comparison and a predicated add: for the
+/// comparison's 0 or 1 added, the compiler emitted an add and a predicated move after it.
+__device__ __forceinline__ int count_if_greater(int count, std::uint64_t a, std::uint64_t b)
+{
+  asm("{\n\t.reg .pred p;\n\tsetp.gt.u64 p, %1, %2;\n\t@p add.s32 %0, %0, 1;\n\t}" : "+r"(count) : "l"(a), "l"(b));
+  return count;
+}
+
 /// A lane's best two remaining candidates with their positions and scores (the round path).
 struct lane_ranked_pair {
   std::uint32_t key[2];
@@ -351,7 +359,10 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
           for (int u = 0; u < 4; ++u) rank += token_shfl<Config>(held.x, i + u) > held.x ? 1 : 0;
         }
       } else {
-        for (int i = 0; i < rounds; ++i) rank += beats(i);
+        for (int i = 0; i < rounds; ++i) {
+          const std::uint32_t other = token_shfl<Config>(held.x, i);
+          rank = detail::count_if_greater(rank, (static_cast<std::uint64_t>(other) << 32) | static_cast<unsigned>(31 - i), me);
+        }
       }
       __syncwarp();
       if (tl < total && rank < K) {

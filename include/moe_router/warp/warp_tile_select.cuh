@@ -139,14 +139,6 @@ __device__ __forceinline__ void best_two_of_four(const float (&k)[4], float& bes
   second = max_nan(min_nan(high01, high23), max_nan(min_nan(k[0], k[1]), min_nan(k[2], k[3])));
 }
 
-/// `count + 1` when `a > b`, else `count`, as a comparison and a predicated add: for the
-/// comparison's 0 or 1 added, the compiler emitted an add and a predicated move after it.
-__device__ __forceinline__ int count_if_greater(int count, std::uint64_t a, std::uint64_t b)
-{
-  asm("{\n\t.reg .pred p;\n\tsetp.gt.u64 p, %1, %2;\n\t@p add.s32 %0, %0, 1;\n\t}" : "+r"(count) : "l"(a), "l"(b));
-  return count;
-}
-
 /// Remove the lowest member of a non-empty `mask` and return it.
 template <class Mask>
 __device__ __forceinline__ int take_lowest(Mask& mask)
