@@ -86,6 +86,8 @@ struct tiled_block_layout {
 };
 
 namespace detail {
+/// Registers of a Hopper SM (H100, H200; 32-bit, 255 at most per thread).
+constexpr int sm_registers = 64 * 1024;
 /// Shared memory of a Hopper SM (H100, H200) and what the runtime reserves of it per block.
 constexpr std::size_t sm_shared_bytes = 228 * 1024;
 constexpr std::size_t block_reserved_shared_bytes = 1024;
@@ -140,7 +142,7 @@ constexpr bool tiled_refill_after_routing = tiled_keys_in_place<Config> && tiled
  * more warps per SM (a block's bias row and reserved kilobyte are shared by more warps) and
  * two-warp blocks would leave at most 16 resident warps (shared memory is the limit), or, with
  * one tile refilled after routing (whose `__launch_bounds__` then make the registers fit the
- * warps, see `tiled_blocks_per_sm`), fewer than 32.
+ * warps, see `tiled_min_blocks_per_sm`), fewer than 32.
  *
  * Measured on an H200 at 131072 tokens: Kimi-K2 (12 -> 16 warps with fp32 logits and two tiles,
  * 16 -> 20 with bf16) 10% to 12% faster with 4; DeepSeek-V3, MiniMax-M2, GLM-4.5 and
@@ -173,20 +175,38 @@ using tiled_block_storage = tiled_block_layout<Config, tiled_warps_per_block<Con
  * @brief The blocks of the tiled kernel of `Config` that shared memory lets an SM hold (as
  * `launch_fused` rounds them).
  *
- * Where the tile is refilled after routing, the kernel's `__launch_bounds__` minimum, so that
- * the compiler may use the registers those blocks leave: without it, it kept the routing's
- * result live across the next tile's copy in fewer registers and spilled (Kimi-K2 fp32: 64
- * registers and 12 bytes of spills, against 80 and none with 12 blocks). The other kernels keep
- * the compiler's own choice: with this minimum (and their stores moved as well) they spilled
- * nothing either but took up to 2.4% longer (H100, DeepSeek-V4-Flash fp32: 90 -> 76 registers,
- * 120.1 -> 123.0 µs at 131072 tokens), and a minimum of 1 let them take up to 121 registers,
- * fewer warps than shared memory allows.
+ * With screened keys, the kernel's `__launch_bounds__` minimum (`tiled_min_blocks_per_sm`), so
+ * that the compiler may use the registers those blocks leave. Without it, it kept
+ * the routing's result live across the next tile's copy in fewer registers and spilled
+ * (Kimi-K2 fp32: 64 registers and 12 bytes of spills, against 80 and none with 12 blocks), and
+ * elsewhere it spilled a loop-invariant value to save registers it did not need to save
+ * (DeepSeek-V3 with fp16 logits: 64 registers and 4 bytes of spills, 80 and none with the
+ * minimum, the same 24 warps; small changes to the code did the same to bf16). The kernels without
+ * screening (DeepSeek-V4-Flash) keep the compiler's own choice: with this minimum (and their
+ * stores moved as well) they spilled nothing either but took up to 2.4% longer (H100,
+ * DeepSeek-V4-Flash fp32: 90 -> 76 registers, 120.1 -> 123.0 µs at 131072 tokens), and a
+ * minimum of 1 let them take up to 121 registers, fewer warps than shared memory allows.
  */
 template <class Config>
 __host__ __device__ constexpr int tiled_blocks_per_sm()
 {
   return detail::balanced_resident_warps(sizeof(tiled_block_storage<Config>), tiled_warps_per_block<Config>()) /
          tiled_warps_per_block<Config>();
+}
+
+/**
+ * @brief The blocks per SM the tiled kernel of `Config` asks for in its `__launch_bounds__`
+ * where its keys are screened (every sigmoid shape; the others keep the compiler's choice): the
+ * blocks shared memory allows (`tiled_blocks_per_sm`), but no more than leave each thread 64
+ * registers. Llama-4 (36 warps with fp32 logits, 44 with bf16) gets 32 warps' worth: asking
+ * for 44, bf16 took 40 registers and spilled 84 bytes.
+ */
+template <class Config>
+__host__ __device__ constexpr int tiled_min_blocks_per_sm()
+{
+  constexpr int blocks = tiled_blocks_per_sm<Config>();
+  constexpr int with_64_registers = detail::sm_registers / (64 * tiled_warps_per_block<Config>() * warp_lanes);
+  return blocks < with_64_registers ? blocks : with_64_registers;
 }
 
 /**
@@ -331,14 +351,14 @@ __device__ __forceinline__ void tiled_route(const route_params& p)
 
 /// The tiled kernel of `Config` (8 lanes per token). `p` was validated by the launcher, and its
 /// rows are 16-byte aligned. (Two declarations: only their `__launch_bounds__` differ, see
-/// `tiled_blocks_per_sm`.)
-template <class Config, std::enable_if_t<tiled_refill_after_routing<Config>, int> = 0>
-__global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes, tiled_blocks_per_sm<Config>())
+/// `tiled_min_blocks_per_sm`.)
+template <class Config, std::enable_if_t<tiled_screening<Config>, int> = 0>
+__global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes, tiled_min_blocks_per_sm<Config>())
   tiled_route_kernel(const route_params p)
 {
   detail::tiled_route<Config>(p);
 }
-template <class Config, std::enable_if_t<!tiled_refill_after_routing<Config>, int> = 0>
+template <class Config, std::enable_if_t<!tiled_screening<Config>, int> = 0>
 __global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes) tiled_route_kernel(const route_params p)
 {
   detail::tiled_route<Config>(p);
