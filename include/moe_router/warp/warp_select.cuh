@@ -175,6 +175,13 @@ __device__ __forceinline__ int count_if_greater(int count, std::uint64_t a, std:
   return count;
 }
 
+/// The same for 32-bit keys: `count + 1` when `a > b`, else `count`.
+__device__ __forceinline__ int count_if_greater(int count, std::uint32_t a, std::uint32_t b)
+{
+  asm("{\n\t.reg .pred p;\n\tsetp.gt.u32 p, %1, %2;\n\t@p add.s32 %0, %0, 1;\n\t}" : "+r"(count) : "r"(a), "r"(b));
+  return count;
+}
+
 /// A lane's best two remaining candidates with their positions and scores (the round path).
 struct lane_ranked_pair {
   std::uint32_t key[2];

@@ -39,11 +39,13 @@ constexpr int tile_max_candidates = 32;
 constexpr int tile_max_topk = 8;
 
 /// Shared memory of `tile_topk` for one token (the caller owns it; 352 bytes, 16-byte aligned:
-/// the candidates are read 16 bytes at a time).
+/// the keys are read 16 bytes at a time).
 struct alignas(16) tile_topk_storage {
-  /// The packed candidates, each (key << 32) | ~expert: one 64-bit comparison orders them as the
-  /// contract does (larger key first, then the lower expert). Zero past the last.
-  std::uint64_t candidate[tile_max_candidates + 4];
+  /// The packed candidates' choice keys, in expert order; zero past the last (no key beats it).
+  std::uint32_t candidate_key[tile_max_candidates + 4];
+  /// The packed candidates' experts, in increasing order (so that a lower index is the lower
+  /// expert, which wins a tie).
+  std::uint32_t candidate_expert[tile_max_candidates + 4];
   int slot_expert[tile_max_topk];   ///< slot k's expert
   float slot_score[tile_max_topk];  ///< slot k's score
 };
@@ -405,16 +407,15 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
     //    instructions a token.)
     int offset = end - count;
     if (c.screened) {
-      auto* low_word = reinterpret_cast<std::uint32_t*>(storage.candidate);
-      while (mine != 0) low_word[2 * offset++] = ~static_cast<std::uint32_t>(tl * V + detail::take_lowest(mine));
+      while (mine != 0) storage.candidate_expert[offset++] = tl * V + detail::take_lowest(mine);
     } else {
       while (mine != 0) {
         const int j = detail::take_lowest(mine);
-        const std::uint64_t key = keys.segment_element(row, tl, j);
-        storage.candidate[offset++] = (key << 32) | ~static_cast<std::uint32_t>(tl * V + j);
+        storage.candidate_key[offset] = keys.segment_element(row, tl, j);
+        storage.candidate_expert[offset++] = tl * V + j;
       }
     }
-    if (tl < 4) storage.candidate[total + tl] = 0;  // zeros up to the next multiple of 4
+    if (tl < 4) storage.candidate_key[total + tl] = 0;  // zeros up to the next multiple of 4
     __syncwarp();
     // Screened keys: each candidate's exact score and key, candidate tl + r*L's score kept in
     // exact_score[r] for its slot. Steps 0 and 1 (up to 16 candidates: nearly every token) run
@@ -424,10 +425,10 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
     if (c.screened) {
       auto exact_key = [&](int r) {
         const int i = tl + r * L;
-        const std::uint32_t e = i < total ? ~static_cast<std::uint32_t>(storage.candidate[i]) : 0u;
-        exact_score[r] = score_of(static_cast<int>(e));
-        const float b = bias.element(0, static_cast<int>(e));
-        if (i < total) storage.candidate[i] = (static_cast<std::uint64_t>(choice_key(exact_score[r], b)) << 32) | ~e;
+        const int e = i < total ? static_cast<int>(storage.candidate_expert[i]) : 0;
+        exact_score[r] = score_of(e);
+        const float b = bias.element(0, e);
+        if (i < total) storage.candidate_key[i] = choice_key(exact_score[r], b);
       };
       static_assert(tile_max_candidates == 4 * L, "four steps of L candidates");
       exact_key(0);
@@ -438,26 +439,65 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
       }
       __syncwarp();
     }
-    // 3. Rank each candidate: how many others beat it. Four candidates (two 16-byte loads) a
-    //    step, unrolled by hand: the compiler's own unrolling of a loop this short runs mostly
-    //    its remainder code.
-#pragma unroll
-    for (int r = 0; r < tile_max_candidates / L; ++r) {
-      const int i = tl + r * L;
-      if (i >= total) break;
-      const std::uint64_t me = storage.candidate[i];
+    // 3. Rank each candidate: how many others beat it (a larger key, or an equal key of a lower
+    //    expert: a lower index). First by the keys alone: one 32-bit comparison and one
+    //    predicated add a candidate, four candidates a 16-byte load (13 instructions per four
+    //    candidates against 18 for 64-bit (key, ~expert) pairs; a loop unrolled by hand: the
+    //    compiler's own unrolling of a loop this short runs mostly its remainder code). Without
+    //    equal keys those are the ranks, a permutation of 0 .. total-1; each pair of equal keys
+    //    takes one from their sum, so the warp's sum of ranks tells whether some token has
+    //    equal keys, and then its ranks are counted again with the tie-break.
+    auto rank_of = [&](int i, std::uint32_t me, bool break_ties) {
       int rank = 0;
 #pragma unroll 1
       for (int j = 0; j < total; j += 4) {
+        const uint4 k = *reinterpret_cast<const uint4*>(&storage.candidate_key[j]);
+        if (break_ties) {
+          const std::uint32_t k4[4] = {k.x, k.y, k.z, k.w};
 #pragma unroll
-        for (int h = 0; h < 4; h += 2) {
-          const ulonglong2 pair = *reinterpret_cast<const ulonglong2*>(&storage.candidate[j + h]);
-          rank = detail::count_if_greater(detail::count_if_greater(rank, pair.x, me), pair.y, me);
+          for (int u = 0; u < 4; ++u) rank += (k4[u] > me || (k4[u] == me && j + u < i)) ? 1 : 0;
+        } else {
+          rank = detail::count_if_greater(rank, k.x, me);
+          rank = detail::count_if_greater(rank, k.y, me);
+          rank = detail::count_if_greater(rank, k.z, me);
+          rank = detail::count_if_greater(rank, k.w, me);
         }
       }
+      return rank;
+    };
+    constexpr int steps = tile_max_candidates / L;
+    int excess = tl == 0 ? -(total * (total - 1) / 2) : 0;  // the sum of ranks less its value without ties
+#pragma unroll
+    for (int r = 0; r < steps; ++r) {
+      const int i = tl + r * L;
+      if (i >= total) break;
+      const int rank = rank_of(i, storage.candidate_key[i], false);
+      excess += rank;
       if (rank < K) {
-        storage.slot_expert[rank] = static_cast<int>(~static_cast<std::uint32_t>(me));
-        if (c.screened) storage.slot_score[rank] = exact_score[r];
+        // Equal keys share a rank and a slot here: exchanges, so that their writes are not a
+        // race; the second pass below writes every slot again.
+        atomicExch(&storage.slot_expert[rank], static_cast<int>(storage.candidate_expert[i]));
+        if (c.screened) atomicExch(&storage.slot_score[rank], exact_score[r]);
+      }
+    }
+    // Equal keys gave equal ranks: the ranks with the tie-break (a permutation) write every
+    // slot again. Rare, so not unrolled.
+    if (__reduce_add_sync(full_warp_mask, static_cast<unsigned>(excess)) != 0) {  // warp-uniform
+      __syncwarp();
+#pragma unroll 1
+      for (int r = 0; r < steps; ++r) {
+        const int i = tl + r * L;
+        if (i >= total) break;
+        const int rank = rank_of(i, storage.candidate_key[i], true);
+        if (rank < K) {
+          storage.slot_expert[rank] = static_cast<int>(storage.candidate_expert[i]);
+          if (c.screened) {
+            float score = exact_score[0];
+#pragma unroll
+            for (int q = 1; q < steps; ++q) score = r == q ? exact_score[q] : score;
+            storage.slot_score[rank] = score;
+          }
+        }
       }
     }
     __syncwarp();
