@@ -32,6 +32,43 @@
 
 namespace moe_router {
 
+namespace detail {
+
+/// `count + 1` when `a > b`, else `count`, as a comparison and a predicated add: for the
+/// comparison's 0 or 1 added, the compiler emitted an add and a predicated move after it.
+__device__ __forceinline__ int count_if_greater(int count, std::uint64_t a, std::uint64_t b)
+{
+  asm("{\n\t.reg .pred p;\n\tsetp.gt.u64 p, %1, %2;\n\t@p add.s32 %0, %0, 1;\n\t}" : "+r"(count) : "l"(a), "l"(b));
+  return count;
+}
+
+/// The same for 32-bit keys: `count + 1` when `a > b`, else `count`.
+__device__ __forceinline__ int count_if_greater(int count, std::uint32_t a, std::uint32_t b)
+{
+  asm("{\n\t.reg .pred p;\n\tsetp.gt.u32 p, %1, %2;\n\t@p add.s32 %0, %0, 1;\n\t}" : "+r"(count) : "r"(a), "r"(b));
+  return count;
+}
+
+/// `mask | bit` when `set`, else `mask`, as one predicated OR: for `mask |= set ? bit : 0` the
+/// compiler emits a select and adds the selects up, two and a half instructions a bit with the
+/// comparison (the tiled kernel's candidate masks, 32 to 48 bits a lane).
+__device__ __forceinline__ std::uint32_t or_if(std::uint32_t mask, bool set, std::uint32_t bit)
+{
+  asm("{\n\t.reg .pred p;\n\tsetp.ne.u32 p, %1, 0;\n\t@p or.b32 %0, %0, %2;\n\t}"
+      : "+r"(mask)
+      : "r"(static_cast<unsigned>(set)), "r"(bit));
+  return mask;
+}
+__device__ __forceinline__ std::uint64_t or_if(std::uint64_t mask, bool set, std::uint64_t bit)
+{
+  asm("{\n\t.reg .pred p;\n\tsetp.ne.u32 p, %1, 0;\n\t@p or.b64 %0, %0, %2;\n\t}"
+      : "+l"(mask)
+      : "r"(static_cast<unsigned>(set)), "l"(bit));
+  return mask;
+}
+
+}  // namespace detail
+
 /// What the selection knows of the calling lane's candidates (from `lane_best_two`, then
 /// `warp_select_groups`).
 struct lane_candidates {
@@ -94,7 +131,10 @@ __device__ __forceinline__ void warp_select_groups(int lane, lane_candidates& c)
 #pragma unroll
     for (int h = 0; h < Config::num_groups; ++h) {
       const std::uint32_t other = token_shfl<Config>(group_key, h * L);
-      rank += (other > group_key || (other == group_key && h < group)) ? 1 : 0;
+      // (key, groups - 1 - group) as one 64-bit comparison: the lower group wins equal keys.
+      rank = detail::count_if_greater(
+        rank, (static_cast<std::uint64_t>(other) << 32) | static_cast<std::uint32_t>(Config::num_groups - 1 - h),
+        (static_cast<std::uint64_t>(group_key) << 32) | static_cast<std::uint32_t>(Config::num_groups - 1 - group));
     }
     c.kept = group < Config::num_groups && rank < Config::topk_group;
     if (c.screened) {
@@ -166,21 +206,6 @@ struct warp_topk_storage {
 };
 
 namespace detail {
-
-/// `count + 1` when `a > b`, else `count`, as a comparison and a predicated add: for the
-/// comparison's 0 or 1 added, the compiler emitted an add and a predicated move after it.
-__device__ __forceinline__ int count_if_greater(int count, std::uint64_t a, std::uint64_t b)
-{
-  asm("{\n\t.reg .pred p;\n\tsetp.gt.u64 p, %1, %2;\n\t@p add.s32 %0, %0, 1;\n\t}" : "+r"(count) : "l"(a), "l"(b));
-  return count;
-}
-
-/// The same for 32-bit keys: `count + 1` when `a > b`, else `count`.
-__device__ __forceinline__ int count_if_greater(int count, std::uint32_t a, std::uint32_t b)
-{
-  asm("{\n\t.reg .pred p;\n\tsetp.gt.u32 p, %1, %2;\n\t@p add.s32 %0, %0, 1;\n\t}" : "+r"(count) : "r"(a), "r"(b));
-  return count;
-}
 
 /// A lane's best two remaining candidates with their positions and scores (the round path).
 struct lane_ranked_pair {

@@ -82,15 +82,16 @@ __device__ __forceinline__ segment_mask<Config> keys_where(const row_tile<Config
 {
   using key_tile = row_tile<Config, std::uint32_t>;
   using mask_t = segment_mask<Config>;
-  mask_t mask = 0;
+  // Two masks (even and odd experts), so that the predicated ORs form two chains, not one.
+  mask_t mask[2] = {0, 0};
 #pragma unroll
   for (int kc = 0; kc < key_tile::segment_chunks; ++kc) {
     const uint4 k = keys.chunk[key_tile::segment_chunk(row, tl, kc)];
     const std::uint32_t k4[4] = {k.x, k.y, k.z, k.w};
 #pragma unroll
-    for (int u = 0; u < 4; ++u) mask |= test(k4[u]) ? mask_t(1) << (4 * kc + u) : mask_t(0);
+    for (int u = 0; u < 4; ++u) mask[u % 2] = detail::or_if(mask[u % 2], test(k4[u]), mask_t(1) << (4 * kc + u));
   }
-  return mask;
+  return mask[0] | mask[1];
 }
 
 /// The experts of token lane `tl`'s segment of row `row` whose order key is at or above `lowest`.
