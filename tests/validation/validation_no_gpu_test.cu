@@ -224,13 +224,13 @@ TEST_CASE("which compiled shapes have a tiled kernel, and from how many tokens r
   static_assert(fused_token_lanes<deepseek_v3_config<>>(8191) == 32, "below the tiled threshold");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(8192) == 8, "at the tiled threshold");
   static_assert(fused_token_lanes<llama_4_config<>>(1 << 20) == 16, "Llama-4: the half-warp kernel");
-  // The tiled layout: 32 experts per lane for DeepSeek-V3, a group per lane, rotated segments.
+  // The tiled layout: 32 experts per lane for DeepSeek-V3, a group per lane, swizzled segments.
   using tiled = deepseek_v3_config<>::with_token_lanes<8>;
   static_assert(tiled::experts_per_lane == 32 && tiled::lanes_per_group == 1, "layout");
   using logit_tile = row_tile<tiled, float>;
-  static_assert(logit_tile::segment_chunks == 8 && logit_tile::rotation_divisor == 1 && logit_tile::rows == 4, "tile");
+  static_assert(logit_tile::segment_chunks == 8 && logit_tile::swizzle_divisor == 1 && logit_tile::rows == 4, "tile");
   static_assert(sizeof(logit_tile) == 4 * 256 * sizeof(float), "no padding");
-  static_assert(row_tile<deepseek_v3_config<__nv_bfloat16>::with_token_lanes<8>, __nv_bfloat16>::rotation_divisor == 2,
+  static_assert(row_tile<deepseek_v3_config<__nv_bfloat16>::with_token_lanes<8>, __nv_bfloat16>::swizzle_divisor == 2,
                 "bf16: 4 chunks per segment, two segments per 128 bytes");
 }
 
@@ -298,7 +298,7 @@ TEST_CASE("the tiled layout: a token's 8 lanes reading the same chunk of their s
       INFO("segment of " << tile_t::segment_chunks << " chunks, chunk " << c);
       CHECK(columns == 0xffu);
     }
-    // And the rotation is a permutation of each segment.
+    // And the swizzle is a permutation of each segment.
     for (int tl = 0; tl < 8; ++tl) {
       unsigned long long places = 0;
       for (int c = 0; c < tile_t::segment_chunks; ++c) places |= 1ull << (tile_t::segment_chunk(0, tl, c) - tl * tile_t::segment_chunks);

@@ -16,12 +16,15 @@
  * them, and each lane then reads its own segment from there.
  *
  * Layout: a row is its 8 lanes' segments of V elements, each S whole 16-byte chunks, back to
- * back. Within a segment the chunks are rotated (swizzled) so that the 8 lanes of a token reading
- * chunk c of their segments (one quarter-warp phase of a 16-byte shared load) hit 8 different
- * bank groups (16-byte columns of the 128-byte bank row): lane l's chunk c sits at place
- * (c + l / m) mod S of its segment, where m = 8 / gcd(S, 8) is how many lanes' segments start in
- * different columns. Rotating instead of padding keeps a warp's shared memory, which is what
- * limits the resident warps, at the size of its rows.
+ * back. Within a segment the chunks are swizzled so that the 8 lanes of a token reading chunk c
+ * of their segments (one quarter-warp phase of a 16-byte shared load) hit 8 different bank
+ * groups (16-byte columns of the 128-byte bank row): lane l's chunk c sits at place c ^ (l / m)
+ * of its segment, where m = 8 / gcd(S, 8) is how many lanes' segments start in different
+ * columns. l / m is below gcd(S, 8), a power of two that divides S, so the XOR only permutes
+ * the chunks within aligned groups of gcd(S, 8): a permutation of the segment. Swizzling instead
+ * of padding keeps a warp's shared memory, which is what limits the resident warps, at the size
+ * of its rows. (An XOR of a compile-time chunk number is one instruction a chunk; the rotation
+ * (c + l / m) mod S it replaced took an add, a comparison and a conditional subtraction.)
  */
 
 #include <moe_router/config.cuh>
@@ -33,7 +36,7 @@ namespace moe_router {
 
 /**
  * @brief `Rows` rows of `Config`'s E elements of type `Element` in shared memory, each lane
- * segment rotated (see the file comment). `Element` is the logit type, `std::uint32_t` (choice
+ * segment swizzled (see the file comment). `Element` is the logit type, `std::uint32_t` (choice
  * keys) or `float` (the bias).
  */
 template <class Config, class Element, int Rows = warp_lanes / Config::token_lanes>
@@ -48,8 +51,8 @@ struct row_tile {
   /// Chunks of a row.
   static constexpr int row_chunks = Config::token_lanes * segment_chunks;
   static constexpr int rows = Rows;
-  /// m: lane l's chunks are rotated by l / m places (see the file comment).
-  static constexpr int rotation_divisor =
+  /// m: lane l's chunk c sits at place c ^ (l / m) (see the file comment).
+  static constexpr int swizzle_divisor =
     8 / (segment_chunks % 8 == 0 ? 8 : segment_chunks % 4 == 0 ? 4 : segment_chunks % 2 == 0 ? 2 : 1);
 
   uint4 chunk[Rows * row_chunks];
@@ -57,9 +60,7 @@ struct row_tile {
   /// Chunk `c` (0 .. segment_chunks-1) of token lane `tl`'s segment of row `row`.
   __host__ __device__ __forceinline__ static constexpr int segment_chunk(int row, int tl, int c)
   {
-    // c + tl / m < 2S, so one conditional subtraction is the remainder.
-    const int place = c + tl / rotation_divisor;
-    return row * row_chunks + tl * segment_chunks + (place < segment_chunks ? place : place - segment_chunks);
+    return row * row_chunks + tl * segment_chunks + (c ^ (tl / swizzle_divisor));
   }
   /// Chunk `c` (0 .. row_chunks-1) of row `row`, counted in the row's own order.
   __host__ __device__ __forceinline__ static constexpr int row_chunk(int row, int c)
