@@ -264,13 +264,16 @@ TEST_CASE("the tiled kernel's block size keeps the resident warps a multiple of 
                   !tiled_refill_after_routing<deepseek_v3_config<__nv_bfloat16>::with_token_lanes<8>>,
                 "refilled after routing: one tile with the keys in place");
   // The launch bounds ask for the blocks shared memory allows, but not more than leave 64
-  // registers a thread (with screened keys).
+  // registers a thread (with screened keys; 96 without).
   static_assert(tiled_min_blocks_per_sm<deepseek_v3_config<>::with_token_lanes<8>>() == 16 &&
                   tiled_min_blocks_per_sm<kimi_k2_config<__nv_bfloat16>::with_token_lanes<8>>() == 5,
                 "DeepSeek-V3: 32 warps; Kimi-K2 bf16: 20");
   static_assert(tiled_blocks_per_sm<llama_4_config<__nv_bfloat16>::with_token_lanes<8>>() == 22 &&
                   tiled_min_blocks_per_sm<llama_4_config<__nv_bfloat16>::with_token_lanes<8>>() == 16,
                 "Llama-4 bf16: 44 warps by shared memory, 32 with 64 registers");
+  static_assert(tiled_blocks_per_sm<deepseek_v4_flash_config<__nv_bfloat16>::with_token_lanes<8>>() == 12 &&
+                  tiled_min_blocks_per_sm<deepseek_v4_flash_config<__nv_bfloat16>::with_token_lanes<8>>() == 10,
+                "DeepSeek-V4-Flash bf16 (not screened): 24 warps by shared memory, 20 with 96 registers");
   static_assert(tiled_warps_per_block<kimi_k2_config<__nv_bfloat16>::with_token_lanes<8>>() == 4,
                 "Kimi-K2, bf16: 16 -> 20 warps");
   static_assert(tiled_warps_per_block<deepseek_v3_config<>::with_token_lanes<8>>() == 2, "DeepSeek-V3: 32 warps");

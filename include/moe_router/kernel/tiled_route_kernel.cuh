@@ -182,10 +182,7 @@ using tiled_block_storage = tiled_block_layout<Config, tiled_warps_per_block<Con
  * elsewhere it spilled a loop-invariant value to save registers it did not need to save
  * (DeepSeek-V3 with fp16 logits: 64 registers and 4 bytes of spills, 80 and none with the
  * minimum, the same 24 warps; small changes to the code did the same to bf16). The kernels without
- * screening (DeepSeek-V4-Flash) keep the compiler's own choice: with this minimum (and their
- * stores moved as well) they spilled nothing either but took up to 2.4% longer (H100,
- * DeepSeek-V4-Flash fp32: 90 -> 76 registers, 120.1 -> 123.0 µs at 131072 tokens), and a
- * minimum of 1 let them take up to 121 registers, fewer warps than shared memory allows.
+ * screening (DeepSeek-V4-Flash) ask for fewer blocks, see `tiled_min_blocks_per_sm`.
  */
 template <class Config>
 __host__ __device__ constexpr int tiled_blocks_per_sm()
@@ -195,18 +192,26 @@ __host__ __device__ constexpr int tiled_blocks_per_sm()
 }
 
 /**
- * @brief The blocks per SM the tiled kernel of `Config` asks for in its `__launch_bounds__`
- * where its keys are screened (every sigmoid shape; the others keep the compiler's choice): the
- * blocks shared memory allows (`tiled_blocks_per_sm`), but no more than leave each thread 64
- * registers. Llama-4 (36 warps with fp32 logits, 44 with bf16) gets 32 warps' worth: asking
- * for 44, bf16 took 40 registers and spilled 84 bytes.
+ * @brief The blocks per SM the tiled kernel of `Config` asks for in its `__launch_bounds__`:
+ * the blocks shared memory allows (`tiled_blocks_per_sm`), but no more than leave each thread 64
+ * registers where the keys are screened (every sigmoid shape) and 96 where they are not.
+ *
+ * Screened: Llama-4 (36 warps with fp32 logits, 44 with bf16) gets 32 warps' worth: asking
+ * for 44, bf16 took 40 registers and spilled 84 bytes. Not screened (DeepSeek-V4-Flash): with
+ * no minimum the compiler chose its registers and, after a small change (5bd1bec's swizzle),
+ * squeezed the bf16 kernel into 80 with 8 bytes of spills; asking for the blocks shared memory
+ * allows took fp32 from 90 to 76 registers and up to 2.4% longer (H100, 120.1 -> 123.0 µs at
+ * 131072 tokens), and a minimum of 1 let it take up to 121 registers, fewer warps than shared
+ * memory allows. With the blocks that leave 96 registers (10 blocks of 2 warps, what it held
+ * with its own choice of 92 or 93) it takes 80 to 82 and spills nothing.
  */
 template <class Config>
 __host__ __device__ constexpr int tiled_min_blocks_per_sm()
 {
   constexpr int blocks = tiled_blocks_per_sm<Config>();
-  constexpr int with_64_registers = detail::sm_registers / (64 * tiled_warps_per_block<Config>() * warp_lanes);
-  return blocks < with_64_registers ? blocks : with_64_registers;
+  constexpr int registers = tiled_screening<Config> ? 64 : 96;
+  constexpr int with_registers = detail::sm_registers / (registers * tiled_warps_per_block<Config>() * warp_lanes);
+  return blocks < with_registers ? blocks : with_registers;
 }
 
 /**
@@ -350,16 +355,10 @@ __device__ __forceinline__ void tiled_route(const route_params& p)
 }  // namespace detail
 
 /// The tiled kernel of `Config` (8 lanes per token). `p` was validated by the launcher, and its
-/// rows are 16-byte aligned. (Two declarations: only their `__launch_bounds__` differ, see
-/// `tiled_min_blocks_per_sm`.)
-template <class Config, std::enable_if_t<tiled_screening<Config>, int> = 0>
+/// rows are 16-byte aligned. (Its `__launch_bounds__`: see `tiled_min_blocks_per_sm`.)
+template <class Config>
 __global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes, tiled_min_blocks_per_sm<Config>())
   tiled_route_kernel(const route_params p)
-{
-  detail::tiled_route<Config>(p);
-}
-template <class Config, std::enable_if_t<!tiled_screening<Config>, int> = 0>
-__global__ void __launch_bounds__(tiled_warps_per_block<Config>() * warp_lanes) tiled_route_kernel(const route_params p)
 {
   detail::tiled_route<Config>(p);
 }
