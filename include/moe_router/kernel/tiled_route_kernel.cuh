@@ -26,7 +26,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <type_traits>
 
 namespace moe_router {
 
