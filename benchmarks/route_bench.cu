@@ -212,9 +212,11 @@ int main(int argc, char** argv)
   cudaStream_t stream;
   BENCH_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
 
-  if (profile) {
+  if (profile) {  // the launches scripts/profile-lines.sh profiles (the second of each pair)
     profile_config<moe_router::deepseek_v3_config<float>>(131072, stream);
     profile_config<moe_router::deepseek_v3_config<float>>(1, stream);
+    profile_config<moe_router::kimi_k2_config<float>>(131072, stream);
+    profile_config<moe_router::deepseek_v3_config<__nv_bfloat16>>(131072, stream);
     return 0;
   }
   const std::vector<std::int64_t> tokens = {1, 8, 32, 128, 512, 2048, 8192, 32768, 131072};

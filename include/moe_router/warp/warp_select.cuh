@@ -51,19 +51,13 @@ __device__ __forceinline__ int count_if_greater(int count, std::uint32_t a, std:
 
 /// `mask | bit` when `set`, else `mask`, as one predicated OR: for `mask |= set ? bit : 0` the
 /// compiler emits a select and adds the selects up, two and a half instructions a bit with the
-/// comparison (the tiled kernel's candidate masks, 32 to 48 bits a lane).
+/// comparison (the tiled kernel's candidate masks, 32 to 48 bits a lane, built as 32-bit words:
+/// a 64-bit OR is two instructions).
 __device__ __forceinline__ std::uint32_t or_if(std::uint32_t mask, bool set, std::uint32_t bit)
 {
   asm("{\n\t.reg .pred p;\n\tsetp.ne.u32 p, %1, 0;\n\t@p or.b32 %0, %0, %2;\n\t}"
       : "+r"(mask)
       : "r"(static_cast<unsigned>(set)), "r"(bit));
-  return mask;
-}
-__device__ __forceinline__ std::uint64_t or_if(std::uint64_t mask, bool set, std::uint64_t bit)
-{
-  asm("{\n\t.reg .pred p;\n\tsetp.ne.u32 p, %1, 0;\n\t@p or.b64 %0, %0, %2;\n\t}"
-      : "+l"(mask)
-      : "r"(static_cast<unsigned>(set)), "l"(bit));
   return mask;
 }
 

@@ -82,16 +82,23 @@ __device__ __forceinline__ segment_mask<Config> keys_where(const row_tile<Config
 {
   using key_tile = row_tile<Config, std::uint32_t>;
   using mask_t = segment_mask<Config>;
-  // Two masks (even and odd experts), so that the predicated ORs form two chains, not one.
-  mask_t mask[2] = {0, 0};
+  // Two 32-bit words of predicated ORs, so that they form two chains, not one: the even and odd
+  // experts of a 32-bit mask, the low and high words of a 64-bit one (a 64-bit OR is two).
+  constexpr bool wide = sizeof(mask_t) == 8;
+  std::uint32_t word[2] = {0, 0};
 #pragma unroll
   for (int kc = 0; kc < key_tile::segment_chunks; ++kc) {
     const uint4 k = keys.chunk[key_tile::segment_chunk(row, tl, kc)];
     const std::uint32_t k4[4] = {k.x, k.y, k.z, k.w};
 #pragma unroll
-    for (int u = 0; u < 4; ++u) mask[u % 2] = detail::or_if(mask[u % 2], test(k4[u]), mask_t(1) << (4 * kc + u));
+    for (int u = 0; u < 4; ++u) {
+      const int bit = 4 * kc + u;
+      const int w = wide ? bit / 32 : u % 2;
+      word[w] = detail::or_if(word[w], test(k4[u]), 1u << (bit % 32));
+    }
   }
-  return mask[0] | mask[1];
+  if constexpr (wide) return (static_cast<mask_t>(word[1]) << 32) | word[0];
+  else return word[0] | word[1];
 }
 
 /// The experts of token lane `tl`'s segment of row `row` whose order key is at or above `lowest`.
