@@ -172,16 +172,8 @@ using tiled_block_storage = tiled_block_layout<Config, tiled_warps_per_block<Con
 
 /**
  * @brief The blocks of the tiled kernel of `Config` that shared memory lets an SM hold (as
- * `launch_fused` rounds them).
- *
- * With screened keys, the kernel's `__launch_bounds__` minimum (`tiled_min_blocks_per_sm`), so
- * that the compiler may use the registers those blocks leave. Without it, it kept
- * the routing's result live across the next tile's copy in fewer registers and spilled
- * (Kimi-K2 fp32: 64 registers and 12 bytes of spills, against 80 and none with 12 blocks), and
- * elsewhere it spilled a loop-invariant value to save registers it did not need to save
- * (DeepSeek-V3 with fp16 logits: 64 registers and 4 bytes of spills, 80 and none with the
- * minimum, the same 24 warps; small changes to the code did the same to bf16). The kernels without
- * screening (DeepSeek-V4-Flash) ask for fewer blocks, see `tiled_min_blocks_per_sm`.
+ * `launch_fused` rounds them); its `__launch_bounds__` minimum starts from them
+ * (`tiled_min_blocks_per_sm`).
  */
 template <class Config>
 __host__ __device__ constexpr int tiled_blocks_per_sm()
@@ -194,6 +186,13 @@ __host__ __device__ constexpr int tiled_blocks_per_sm()
  * @brief The blocks per SM the tiled kernel of `Config` asks for in its `__launch_bounds__`:
  * the blocks shared memory allows (`tiled_blocks_per_sm`), but no more than leave each thread 64
  * registers where the keys are screened (every sigmoid shape) and 96 where they are not.
+ *
+ * Why a minimum: the compiler may then use the registers those blocks leave. Without one it
+ * kept the routing's result live across the next tile's copy in fewer registers and spilled
+ * (Kimi-K2 fp32: 64 registers and 12 bytes of spills, against 80 and none with 12 blocks), and
+ * elsewhere spilled a loop-invariant value to save registers it did not need to save
+ * (DeepSeek-V3 with fp16 logits: 64 registers and 4 bytes of spills, 80 and none with the
+ * minimum, the same 24 warps; small changes to the code did the same to bf16).
  *
  * Screened: Llama-4 (36 warps with fp32 logits, 44 with bf16) gets 32 warps' worth: asking
  * for 44, bf16 took 40 registers and spilled 84 bytes. Not screened (DeepSeek-V4-Flash): with

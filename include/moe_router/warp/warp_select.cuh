@@ -360,9 +360,8 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
       const std::uint64_t me = (static_cast<std::uint64_t>(held.x) << 32) | static_cast<unsigned>(31 - tl);
       const int rounds =
         Config::token_lanes == warp_lanes ? total : static_cast<int>(__reduce_max_sync(full_warp_mask, total));
-      auto beats = [&](int i) {
-        const std::uint32_t other = token_shfl<Config>(held.x, i);
-        return ((static_cast<std::uint64_t>(other) << 32) | static_cast<unsigned>(31 - i)) > me ? 1 : 0;
+      auto entry = [&](int i) {  // candidate i's (key, 31 - i)
+        return (static_cast<std::uint64_t>(token_shfl<Config>(held.x, i)) << 32) | static_cast<unsigned>(31 - i);
       };
       int rank = 0;
       if (short_chain) {
@@ -372,7 +371,7 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
         for (int i = 0; i < rounds; i += 8) {
           int b[8];
 #pragma unroll
-          for (int u = 0; u < 8; ++u) b[u] = beats(i + u);
+          for (int u = 0; u < 8; ++u) b[u] = entry(i + u) > me ? 1 : 0;
           rank += ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
         }
       } else if (match_ties) {
@@ -385,10 +384,7 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
           for (int u = 0; u < 4; ++u) rank += token_shfl<Config>(held.x, i + u) > held.x ? 1 : 0;
         }
       } else {
-        for (int i = 0; i < rounds; ++i) {
-          const std::uint32_t other = token_shfl<Config>(held.x, i);
-          rank = detail::count_if_greater(rank, (static_cast<std::uint64_t>(other) << 32) | static_cast<unsigned>(31 - i), me);
-        }
+        for (int i = 0; i < rounds; ++i) rank = detail::count_if_greater(rank, entry(i), me);
       }
       __syncwarp();
       if (tl < total && rank < K) {
