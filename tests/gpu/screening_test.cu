@@ -150,8 +150,8 @@ TEST_CASE("screen_lower and screen_upper hold the exact key between them", "[scr
  * @brief A case of `Config` (fp32 logits and bias) whose rows defeat the screen. The bias is
  * random; in each row the scores are set so that the choice keys s + b of some experts (every
  * expert in the rows of a third of the warps, twelve or 26 in the others, the rest well below)
- * sit at one value c plus a jitter of 0 to 8 steps of 2^-21, about as wide as the screen's
- * uncertainty. 26 near ties are meant to give more than 16 candidates, so that all four of
+ * sit at one value c plus a jitter of 0 to 8 steps of half `screen_score_error`, a few times
+ * the screen's uncertainty. 26 near ties are meant to give more than 16 candidates, so that all four of
  * `tile_topk`'s steps run (not counted by the test).
  */
 template <class Config>
@@ -182,7 +182,7 @@ test_case near_tie_case(std::int64_t tokens, std::uint64_t seed)
     for (int e = 0; e < E; ++e) row[static_cast<std::size_t>(e)] = -1.0f;  // marks "not near the tie"
     for (int n = 0; n < (whole_row ? E : (kind == 1 ? 12 : 26)); ++n) {
       const int e = whole_row ? n : static_cast<int>(rng.below(E));
-      const double score = level - bias[static_cast<std::size_t>(e)] + static_cast<double>(rng.below(9)) * 0x1.0p-21;
+      const double score = level - bias[static_cast<std::size_t>(e)] + static_cast<double>(rng.below(9)) * (screen_score_error / 2);
       row[static_cast<std::size_t>(e)] = static_cast<float>(std::log(score / (1.0 - score)));
     }
     for (int e = 0; e < E; ++e) {
