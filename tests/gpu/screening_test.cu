@@ -124,7 +124,7 @@ __global__ void check_key_bounds(std::uint64_t seed, std::uint64_t samples, unsi
        i += static_cast<std::uint64_t>(gridDim.x) * blockDim.x) {
     float x, b;
     key_sample(seed, i, x, b);
-    const float screened = add_rn(screen_sigmoid(x), b);
+    const float screened = screen_key(x, screen_bias(b));  // the tiled kernel's screened key
     const std::uint32_t exact = order_key(add_rn(sigmoid_score(x), b));
     if (screen_lower_key(screen_lower(screened)) > exact || exact > screen_upper_key(screen_upper(screened))) ++local;
   }

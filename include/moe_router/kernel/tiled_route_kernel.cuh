@@ -276,7 +276,12 @@ __device__ __forceinline__ void tiled_route(const route_params& p)
   // The bias, once per block, as one row of the key layout (zero without a bias).
   const auto* bias = static_cast<const bias_type*>(p.bias);
   for (int e = static_cast<int>(threadIdx.x); e < Config::num_experts; e += warps_per_block * warp_lanes)
-    shared.bias.element(0, e) = bias != nullptr ? detail::element_traits<bias_type>::to_float(bias[e]) : 0.0f;
+  {
+    // Screened kernels keep 0.5 + b here for `screen_key` (one instruction an expert less) and
+    // read the exact b, needed only for the few candidates' exact keys, from global memory.
+    const float b = bias != nullptr ? detail::element_traits<bias_type>::to_float(bias[e]) : 0.0f;
+    shared.bias.element(0, e) = tiled_screening<Config> ? screen_bias(b) : b;
+  }
   __syncthreads();
 
   detail::shared_slot_cursor shared_slot(p, warp_first + row, step);
@@ -313,6 +318,12 @@ __device__ __forceinline__ void tiled_route(const route_params& p)
         stage_next();
       }
       const logit_type* token_row = logits + (t < num_valid ? t : base) * stride;
+      auto exact_bias = [&](int e) {
+        if constexpr (tiled_screening<Config>)
+          return bias != nullptr ? detail::element_traits<bias_type>::to_float(__ldg(bias + e)) : 0.0f;
+        else
+          return shared.bias.element(0, e);
+      };
       auto score_of = [&](int e) {
         return elementwise_score(Config::scoring, detail::element_traits<logit_type>::to_float(token_row[e]));
       };
@@ -322,14 +333,14 @@ __device__ __forceinline__ void tiled_route(const route_params& p)
         warp_select_groups<Config>(lane, c);
         if (c.screened && !__all_sync(full_warp_mask, c.certain)) {
           // Group scores too close for the screen: the groups from the lanes' exact best two.
-          c = tile_exact_best_two<Config>(keys, scored, shared.bias, lane, score_of);
+          c = tile_exact_best_two<Config>(keys, scored, exact_bias, lane, score_of);
           warp_select_groups<Config>(lane, c);
           c.screened = true;  // the key tile still holds screened keys
         }
-        result = tile_topk<Config>(keys, lane, c, storage.topk[row], shared.bias, score_of);
+        result = tile_topk<Config>(keys, lane, c, storage.topk[row], exact_bias, score_of);
         if (result.certain) break;  // warp-uniform
         __syncwarp();               // every lane is done with the screened keys
-        scored = tile_score_keys_from_row<Config>(token_row, shared.bias, keys, lane);
+        scored = tile_score_keys_from_row<Config>(token_row, exact_bias, keys, lane);
       }
       if constexpr (!refill_after_routing)
         warp_store_row<Config>(result, lane, p, t, shared_slot.id(Config::num_experts), t < num_valid);

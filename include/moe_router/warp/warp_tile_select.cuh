@@ -171,8 +171,8 @@ __device__ __forceinline__ int take_lowest(Mask& mask)
 namespace detail {
 
 /// `tile_score_keys` with the lane's chunks from `chunk_of(c)` (chunk c of its segment).
-template <class Config, bool Screen, class ChunkOf>
-__device__ __forceinline__ lane_candidates tile_score_chunks(ChunkOf chunk_of, const row_tile<Config, float, 1>& bias,
+template <class Config, bool Screen, class ChunkOf, class BiasChunkOf>
+__device__ __forceinline__ lane_candidates tile_score_chunks(ChunkOf chunk_of, BiasChunkOf bias_chunk_of,
                                                              row_tile<Config, std::uint32_t>& keys, int lane)
 {
   using logit_type = typename Config::logit_type;
@@ -200,7 +200,7 @@ __device__ __forceinline__ lane_candidates tile_score_chunks(ChunkOf chunk_of, c
 #pragma unroll
     for (int h = 0; h < per_chunk / 4; ++h) {
       const int kc = c * (per_chunk / 4) + h;  // the key chunk of these four experts
-      const uint4 b = bias.chunk[key_tile::segment_chunk(0, tl, kc)];
+      const uint4 b = bias_chunk_of(kc);
       const float b4[4] = {__uint_as_float(b.x), __uint_as_float(b.y), __uint_as_float(b.z), __uint_as_float(b.w)};
       std::uint32_t k[4];
 #pragma unroll
@@ -208,7 +208,7 @@ __device__ __forceinline__ lane_candidates tile_score_chunks(ChunkOf chunk_of, c
         if constexpr (Screen) {
           // Screened keys stay floats (no order key: 4 instructions an expert less); a NaN
           // makes the lane's best two NaN, which proves nothing (see screened_keys_at_or_above).
-          const float v = add_rn(screen_sigmoid(x[4 * h + u]), b4[u]);
+          const float v = screen_key(x[4 * h + u], b4[u]);  // b4: screen_bias(b)
           k[u] = __float_as_uint(v);
           if constexpr (quarter_maxima) {
             quarter_value[u] = max_nan(quarter_value[u], v);
@@ -254,7 +254,8 @@ __device__ __forceinline__ lane_candidates tile_score_chunks(ChunkOf chunk_of, c
  *                the exact choice from them or says it could not, and the caller scores again
  *                without (`tile_score_keys_from_row`)
  * @param logits the warp's rows (from `warp_stage_rows`, waited for)
- * @param bias   the bias as one row (zero where the run has none)
+ * @param bias   the bias as one row (zero where the run has none); with `Screen`,
+ *               `screen_bias(b)` of each expert's bias b instead (screening.cuh's `screen_key`)
  * @param keys   the warp's key tile (written: the calling lane's segment only). With 4-byte
  *               logits it may be `logits` itself: each lane reads a chunk before it writes it
  */
@@ -268,22 +269,32 @@ __device__ __forceinline__ lane_candidates tile_score_keys(const row_tile<Config
   const int row = lane / Config::token_lanes;
   const int tl = token_lane<Config>(lane);
   return detail::tile_score_chunks<Config, Screen>(
-    [&](int c) { return logits.chunk[logit_tile::segment_chunk(row, tl, c)]; }, bias, keys, lane);
+    [&](int c) { return logits.chunk[logit_tile::segment_chunk(row, tl, c)]; },
+    [&](int kc) { return bias.chunk[row_tile<Config, std::uint32_t>::segment_chunk(0, tl, kc)]; }, keys, lane);
 }
 
 /**
  * @brief `tile_score_keys` (exact keys) from the calling lane's token row in global memory
  * (16-byte aligned) instead of a staged tile: scoring again after screening could not decide,
  * when the tile holds keys or the next rows.
+ * @param bias_of `float(int e)`: expert e's bias (0 without one), exact (the row the screened
+ *                keys used holds 0.5 + b)
  */
-template <class Config>
+template <class Config, class BiasOf>
 __device__ __forceinline__ lane_candidates tile_score_keys_from_row(const typename Config::logit_type* token_row,
-                                                                    const row_tile<Config, float, 1>& bias,
+                                                                    BiasOf bias_of,
                                                                     row_tile<Config, std::uint32_t>& keys, int lane)
 {
-  const uint4* segment =
-    reinterpret_cast<const uint4*>(token_row + token_lane<Config>(lane) * Config::experts_per_lane);
-  return detail::tile_score_chunks<Config, false>([&](int c) { return __ldg(segment + c); }, bias, keys, lane);
+  const int first = token_lane<Config>(lane) * Config::experts_per_lane;  // the lane's first expert
+  const uint4* segment = reinterpret_cast<const uint4*>(token_row + first);
+  return detail::tile_score_chunks<Config, false>(
+    [&](int c) { return __ldg(segment + c); },
+    [&](int kc) {
+      const int e = first + 4 * kc;
+      return make_uint4(__float_as_uint(bias_of(e)), __float_as_uint(bias_of(e + 1)), __float_as_uint(bias_of(e + 2)),
+                        __float_as_uint(bias_of(e + 3)));
+    },
+    keys, lane);
 }
 
 /**
@@ -295,12 +306,12 @@ __device__ __forceinline__ lane_candidates tile_score_keys_from_row(const typena
  * nothing bounds the exact one: score the token exactly).
  * @param scored   the lane's candidates from `tile_score_keys` with screening (before
  *                 `warp_select_groups`)
+ * @param bias_of  as for `tile_topk`
  * @param score_of as for `tile_topk`
  */
-template <class Config, class ScoreOf>
+template <class Config, class BiasOf, class ScoreOf>
 __device__ __forceinline__ lane_candidates tile_exact_best_two(const row_tile<Config, std::uint32_t>& keys,
-                                                               const lane_candidates& scored,
-                                                               const row_tile<Config, float, 1>& bias, int lane,
+                                                               const lane_candidates& scored, BiasOf bias_of, int lane,
                                                                ScoreOf score_of)
 {
   constexpr int V = Config::experts_per_lane;
@@ -314,7 +325,7 @@ __device__ __forceinline__ lane_candidates tile_exact_best_two(const row_tile<Co
   auto near = detail::screened_keys_at_or_above<Config>(keys, row, tl, bound);
   while (near != 0) {
     const int e = tl * V + detail::take_lowest(near);
-    offer_best_two(exact.best, exact.second, choice_key(score_of(e), bias.element(0, e)));
+    offer_best_two(exact.best, exact.second, choice_key(score_of(e), bias_of(e)));
   }
   return exact;
 }
@@ -333,17 +344,19 @@ __device__ __forceinline__ lane_candidates tile_exact_best_two(const row_tile<Co
  * @param keys     the warp's key tile, from `tile_score_keys` (overwritten by the exact rounds)
  * @param c        the lane's candidates after `warp_select_groups`
  * @param storage  the calling lane's token's `tile_topk_storage`
- * @param bias     the bias as one row (screened keys: for the candidates' exact keys)
+ * @param bias_of  `float(int e)`: expert e's exact bias (0 without one), read only with
+ *                 screened keys, once for each candidate's exact key. The tiled kernel reads it
+ *                 from global memory: its shared row holds 0.5 + b for the screened keys
  * @param score_of `float(int e)`: the unbiased score of expert e of the calling lane's token
  *                 (exact keys: called by token lanes 0..K-1 once each; screened keys: once for
  *                 each candidate, whose exact score then serves its slot, and for expert 0 by
  *                 the lanes left without a candidate in each step that runs: always the first
  *                 two of four, the last two when some token has more than 16 candidates)
  */
-template <class Config, class ScoreOf>
+template <class Config, class BiasOf, class ScoreOf>
 __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint32_t>& keys, int lane,
                                                       const lane_candidates& c, tile_topk_storage& storage,
-                                                      const row_tile<Config, float, 1>& bias, ScoreOf score_of)
+                                                      BiasOf bias_of, ScoreOf score_of)
 {
   using key_tile = row_tile<Config, std::uint32_t>;
   constexpr int V = Config::experts_per_lane;
@@ -435,7 +448,7 @@ __device__ __forceinline__ warp_topk_result tile_topk(row_tile<Config, std::uint
         const int i = tl + r * L;
         const int e = i < total ? static_cast<int>(storage.candidate_expert[i]) : 0;
         exact_score[r] = score_of(e);
-        const float b = bias.element(0, e);
+        const float b = bias_of(e);
         if (i < total) storage.candidate_key[i] = choice_key(exact_score[r], b);
       };
       static_assert(tile_max_candidates == 4 * L, "four steps of L candidates");
