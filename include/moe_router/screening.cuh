@@ -66,12 +66,8 @@ __host__ __device__ __forceinline__ float screen_bias(float b) { return add_rn(0
  * @brief The screened key of logit `x`, given `screen_b` = `screen_bias(b)`: 0.5 tanh(x / 2) +
  * (0.5 + b) as one fused multiply-add, where `screen_sigmoid(x) + b` takes two instructions
  * (measured on an H100 against screen_sigmoid + b: DeepSeek-V3 1.8% to 5.6% faster, Kimi-K2 bf16
- * 2.3% to 7.0%). The bounds below still hold: the key k differs from 0.5 + 0.5 tanh(x / 2) + b
- * by the rounding of 0.5 + b and its own, at most 2^-24 (|0.5 + b| + |k|), about
- * 2^-24 (2 |k| + 0.5) since |0.5 + b| <= |k| + 0.5; with the exact key's rounding that is
- * 3 * 2^-24 |k| + 2^-25 besides the score's error, within the 2^-22 |k| term and the slack
- * between `screen_score_error` and the measured error (more than 2^-17). screening_test
- * checks the bounds on this key.
+ * 2.3% to 7.0%). The bounds below hold for this key (`detail::screen_key_error` says why), and
+ * screening_test checks them on it.
  */
 __device__ __forceinline__ float screen_key(float x, float screen_b)
 {
@@ -85,8 +81,13 @@ __host__ __device__ constexpr bool screenable(scoring_func f) { return f == scor
 
 namespace detail {
 
-/// The widest distance between a screened key k = fl(s' + b) and the exact key fl(s + b),
-/// rounded up: |s' - s| plus the two roundings (half an ulp of each key, at most 2^-22 |k|).
+/// The widest distance between a screened key k = fl(0.5 t + fl(0.5 + b)) (`screen_key`, t the
+/// approximate tanh(x / 2)) and the exact key E = fl(s + b), rounded up. It is at most the
+/// score's error |0.5 + 0.5 t - s|, which the 2^32 sweep holds to half of `screen_score_error`
+/// (plus 2^-25: the sweep measures the rounded `screen_sigmoid`), plus three roundings, of
+/// 0.5 + b, of k and of E: 2^-24 (|0.5 + b| + |k| + |E|) <= 3 * 2^-24 |k| + 2^-24, since
+/// |0.5 + b| <= |k| + 0.5 and |E - k| is tiny. The 2^-22 |k| term and the other half of
+/// `screen_score_error` (2^-17) cover both.
 __device__ __forceinline__ float screen_key_error(float k)
 {
   return __fmaf_ru(fabsf(k), 2.384185791015625e-7f /* 2^-22 */, screen_score_error);

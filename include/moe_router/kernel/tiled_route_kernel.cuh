@@ -273,7 +273,8 @@ __device__ __forceinline__ void tiled_route(const route_params& p)
     warp_stage_rows<Config, may_copy_via_l1>(logits + warp_first * stride, stride, rows_from(warp_first), lane,
                                              storage.logits[0], via_l1);
 
-  // The bias, once per block, as one row of the key layout (zero without a bias).
+  // The bias, once per block, as one row of the key layout: b (zero without a bias), or
+  // 0.5 + b where the kernel screens.
   const auto* bias = static_cast<const bias_type*>(p.bias);
   for (int e = static_cast<int>(threadIdx.x); e < Config::num_experts; e += warps_per_block * warp_lanes)
   {

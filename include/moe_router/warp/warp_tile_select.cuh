@@ -345,8 +345,9 @@ __device__ __forceinline__ lane_candidates tile_exact_best_two(const row_tile<Co
  * @param c        the lane's candidates after `warp_select_groups`
  * @param storage  the calling lane's token's `tile_topk_storage`
  * @param bias_of  `float(int e)`: expert e's exact bias (0 without one), read only with
- *                 screened keys, once for each candidate's exact key. The tiled kernel reads it
- *                 from global memory: its shared row holds 0.5 + b for the screened keys
+ *                 screened keys, for each candidate's exact key (and expert 0's, like
+ *                 `score_of`, by a lane without a candidate in a step that runs). The tiled
+ *                 kernel reads it from global memory: its shared row holds 0.5 + b
  * @param score_of `float(int e)`: the unbiased score of expert e of the calling lane's token
  *                 (exact keys: called by token lanes 0..K-1 once each; screened keys: once for
  *                 each candidate, whose exact score then serves its slot, and for expert 0 by
