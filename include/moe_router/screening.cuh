@@ -42,6 +42,19 @@ namespace moe_router {
  */
 constexpr float screen_score_error = 1.52587890625e-5f;  // 2^-16
 
+namespace detail {
+
+/// tanh(x / 2) with the MUFU's approximate hyperbolic tangent: the one approximation that both
+/// `screen_sigmoid` (which screening_test measures) and `screen_key` (which the kernel uses) rest on.
+__device__ __forceinline__ float screen_tanh_half(float x)
+{
+  float t;
+  asm("tanh.approx.f32 %0, %1;" : "=f"(t) : "f"(__fmul_rn(x, 0.5f)));
+  return t;
+}
+
+}  // namespace detail
+
 /**
  * @brief (1 + tanh(x / 2)) / 2 with the MUFU's approximate hyperbolic tangent: a multiply, the
  * tangent and a fused multiply-add, where 1 / (1 + 2^(-x log2 e)) with the approximate
@@ -51,12 +64,7 @@ constexpr float screen_score_error = 1.52587890625e-5f;  // 2^-16
  * 1% to 3% more from 32768 tokens, not explained: docs/performance.md). Large |x|: the tangent
  * is +-1 and the score 1 or 0. NaN gives NaN.
  */
-__device__ __forceinline__ float screen_sigmoid(float x)
-{
-  float t;
-  asm("tanh.approx.f32 %0, %1;" : "=f"(t) : "f"(__fmul_rn(x, 0.5f)));
-  return __fmaf_rn(t, 0.5f, 0.5f);
-}
+__device__ __forceinline__ float screen_sigmoid(float x) { return __fmaf_rn(detail::screen_tanh_half(x), 0.5f, 0.5f); }
 
 /// The bias as `screen_key` adds it: 0.5 + b, rounded. Worked out once per expert (the tiled
 /// kernel keeps a row of them in shared memory).
@@ -71,9 +79,7 @@ __host__ __device__ __forceinline__ float screen_bias(float b) { return add_rn(0
  */
 __device__ __forceinline__ float screen_key(float x, float screen_b)
 {
-  float t;
-  asm("tanh.approx.f32 %0, %1;" : "=f"(t) : "f"(__fmul_rn(x, 0.5f)));
-  return __fmaf_rn(t, 0.5f, screen_b);
+  return __fmaf_rn(detail::screen_tanh_half(x), 0.5f, screen_b);
 }
 
 /// Which score functions can be screened (sigmoid; softmax and sqrtsoftplus are not).
