@@ -15,9 +15,9 @@
  * tests/gpu/screening_test.cu). A screened key is `screen_key(x, screen_bias(b))`, that is
  * 0.5 tanh(x / 2) + (0.5 + b) with one rounding after `screen_bias`'s (about
  * `fl(screen_sigmoid(x) + b)`), the exact one `fl(sigmoid_score(x) + b)`; `screen_lower` and
- * `screen_upper` bound the exact key from the
- * screened one, rounding outward, so every comparison the selection makes can be checked:
- * "expert i certainly beats j" is `screen_lower(key_i) > screen_upper(key_j)`.
+ * `screen_upper` bound the exact key from the screened one, rounding outward, so every
+ * comparison the selection makes can be checked: "expert i certainly beats j" is
+ * `screen_lower(key_i) > screen_upper(key_j)`.
  *
  * Only the choice (which experts, in which order) is screened. The weights come from the
  * chosen experts' exact scores, so a screened route is bit for bit the exact one.
