@@ -8,8 +8,9 @@
 //
 //   moe_router_kernel_sweep [--shapes NAME,...] [--tokens N,...] [--lanes L,...] [--replays R]
 //
-// NAME: deepseek_v3, kimi_k2, glm_4_5, minimax_m2, deepseek_v4_flash, qwen3_moe (fp32 logits),
-// or the same with /bf16 (deepseek_v3, kimi_k2, minimax_m2); default: all. Tokens: default
+// NAME: deepseek_v3, kimi_k2, glm_4_5, minimax_m2, deepseek_v4_flash, qwen3_moe, llama_4,
+// llama_4_scout (fp32 logits), or the same with /bf16 (deepseek_v3, kimi_k2, glm_4_5,
+// minimax_m2, deepseek_v4_flash, llama_4); default: all. Tokens: default
 // 8192,32768,131072. Lanes: 0 (route_fused's choice, the default), 32, 16 or 8; a kernel the
 // shape does not have is left out. Replays: of a graph of 200 launches, the median (default 12).
 // Inputs and options are the benchmark's (softmax shapes without a bias); inputs of more than
@@ -183,8 +184,10 @@ int main(int argc, char** argv)
       std::fprintf(stderr, "--tokens: each count must be at least 1\n");
       return 2;
     }
-  const char* const known[] = {"deepseek_v3", "deepseek_v3/bf16", "kimi_k2",           "kimi_k2/bf16", "glm_4_5",
-                               "minimax_m2",  "minimax_m2/bf16",  "deepseek_v4_flash", "qwen3_moe"};
+  const char* const known[] = {"deepseek_v3",       "deepseek_v3/bf16",       "kimi_k2",       "kimi_k2/bf16",
+                               "glm_4_5",           "glm_4_5/bf16",           "minimax_m2",    "minimax_m2/bf16",
+                               "deepseek_v4_flash", "deepseek_v4_flash/bf16", "qwen3_moe",     "llama_4",
+                               "llama_4/bf16",      "llama_4_scout"};
   for (const std::string& s : o.shapes)
     if (std::none_of(std::begin(known), std::end(known), [&](const char* k) { return s == k; })) {
       std::fprintf(stderr, "--shapes: unknown shape %s\n", s.c_str());
@@ -217,10 +220,15 @@ int main(int argc, char** argv)
   sweep<kimi_k2_config<float>>("kimi_k2", o, stream, failed);
   sweep<kimi_k2_config<__nv_bfloat16>>("kimi_k2", o, stream, failed);
   sweep<glm_4_5_config<float>>("glm_4_5", o, stream, failed);
+  sweep<glm_4_5_config<__nv_bfloat16>>("glm_4_5", o, stream, failed);
   sweep<minimax_m2_config<float>>("minimax_m2", o, stream, failed);
   sweep<minimax_m2_config<__nv_bfloat16>>("minimax_m2", o, stream, failed);
   sweep<deepseek_v4_flash_config<float>>("deepseek_v4_flash", o, stream, failed);
+  sweep<deepseek_v4_flash_config<__nv_bfloat16>>("deepseek_v4_flash", o, stream, failed);
   sweep<qwen3_moe_config<float>>("qwen3_moe", o, stream, failed);
+  sweep<llama_4_config<float>>("llama_4", o, stream, failed);
+  sweep<llama_4_config<__nv_bfloat16>>("llama_4", o, stream, failed);
+  sweep<llama_4_scout_config<float>>("llama_4_scout", o, stream, failed);
   BENCH_CHECK(cudaStreamDestroy(stream));
   return failed ? 1 : 0;
 }

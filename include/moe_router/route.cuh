@@ -67,17 +67,22 @@ constexpr bool fused_half_warp_available()
 
 /**
  * @brief From this many tokens on, `route_fused` runs `Config`'s half-warp kernel (when it has
- * one). Below it a token's latency matters more than the instructions it saves. Measured on an
- * H200 with the benchmark's inputs: with at most 10 experts per half-warp lane (GLM-4.5, 160
- * experts) the half-warp kernel is 1.16x to 1.29x faster from 8192 tokens on; with 16
- * (DeepSeek-V3, 256 experts: 127 registers, half the resident warps) it is slower up to 8192
- * tokens, even at 32768 and 1.07x to 1.12x faster at 131072 (docs/performance.md), so the
- * threshold sits between those two (65536 itself was not measured).
+ * one). Below it a token's latency matters more than the instructions it saves.
+ *
+ * With at most 10 experts per half-warp lane, from 4096 tokens. Measured on an H100 with the
+ * benchmark's inputs, every kernel forced (benchmarks/kernel_sweep.cu), µs, 32 -> 16 lanes at
+ * 4096 and 6144 tokens: GLM-4.5 (160 experts) fp32 4.05 -> 3.96 and 5.24 -> 4.89, bf16 4.24 ->
+ * 3.84 and 5.51 -> 4.63; Llama-4 (128) fp32 2.59 -> 2.59 and 3.32 -> 3.08, bf16 2.70 -> 2.51 and
+ * 3.40 -> 2.97; Llama-4 Scout (16) 2.15 -> 1.77 and 2.56 -> 2.03. Below, at 3072 tokens, from
+ * 5% faster to 2.4% slower, and at 2048 up to 9% slower (GLM-4.5 fp32). With 16 experts a lane (DeepSeek-V3, 256 experts: 127 registers, half
+ * the resident warps) it is slower up to 8192 tokens, even at 32768 and 1.07x to 1.12x faster
+ * at 131072 on an H200 (docs/performance.md), so that threshold sits between those two (65536
+ * itself was not measured).
  */
 template <class Config>
 constexpr std::int64_t fused_half_warp_min_tokens()
 {
-  return (Config::num_experts + 15) / 16 <= 10 ? 8192 : 65536;
+  return (Config::num_experts + 15) / 16 <= 10 ? 4096 : 65536;
 }
 
 /**
@@ -104,15 +109,21 @@ constexpr bool fused_tiled_available()
  * and the rows are 16-byte aligned); below, a token's latency matters more than the
  * instructions the tiled kernel saves (a warp routes four tokens one after another).
  *
- * The crossovers measured with every kernel forced (docs/performance.md, "Between"): 8192
- * tokens for 2-byte logits, and for 4-byte logits with sigmoid scores (screened). On an H100,
- * with the rows of batches up to `tiled_l1_copy_max_bytes` copied through L1: DeepSeek-V3 8.2
- * against 8.4 µs for the warp kernel at 8192 tokens (but 6.8 against 5.2 at 4096), Kimi-K2 9.0
- * against 9.6 (before that copy 10.7 against 10.0 on an H200, so they started at 16384);
- * MiniMax-M2 7.0 against 7.8 for the half-warp kernel, GLM-4.5 6.2 against 6.4. 65536 for
- * sqrtsoftplus with 4-byte logits (DeepSeek-V4-Flash: even at 32768, 67.4 against 72.5 µs at
- * 65536 on an H200: its per-expert work dominates). With K < 6 (Llama-4, top-1) the half-warp
- * kernel is as fast at every size measured, so the tiled kernel runs only when asked for.
+ * The crossovers measured with every kernel forced (benchmarks/kernel_sweep.cu; H100, the
+ * benchmark's inputs, µs; docs/performance.md, "Between"):
+ * - 6144 tokens with sigmoid scores (screened), unless the half-warp kernel runs from 4096
+ *   (`fused_half_warp_min_tokens`). Warp -> tiled kernel at 6144 tokens: DeepSeek-V3 fp32 7.23
+ *   -> 6.57, bf16 7.17 -> 6.15; Kimi-K2 fp32 7.80 -> 7.35, bf16 7.64 -> 6.45; MiniMax-M2 fp32
+ *   7.04 -> 5.89, bf16 6.94 -> 5.41. At 5120 the warp kernel still wins for DeepSeek-V3 (5.69
+ *   against 6.49 with fp32 logits), and the others are within 5% either way.
+ * - 8192 where the half-warp kernel runs from 4096 (GLM-4.5 fp32: 16 lanes 5.68 µs at 7168
+ *   tokens against 5.97 tiled, 5.96 against 6.30 at 8192), and for 2-byte logits with
+ *   sqrtsoftplus scores (DeepSeek-V4-Flash bf16: 7.79 warp against 8.57 tiled at 6144 tokens,
+ *   10.12 against 9.35 at 7168).
+ * - 65536 for sqrtsoftplus with 4-byte logits (DeepSeek-V4-Flash: even at 32768, 67.4 against
+ *   72.5 µs at 65536 on an H200: its per-expert work dominates).
+ * - Never with K < 6 (Llama-4, top-1): the half-warp kernel is as fast at every size measured,
+ *   so the tiled kernel runs only when asked for.
  */
 template <class Config>
 constexpr std::int64_t fused_tiled_min_tokens()
@@ -120,7 +131,8 @@ constexpr std::int64_t fused_tiled_min_tokens()
   constexpr bool four_byte_logits = sizeof(typename Config::logit_type) == 4;
   if (Config::topk < 6) return std::numeric_limits<std::int64_t>::max();
   if (four_byte_logits && Config::scoring == scoring_func::sqrtsoftplus) return 65536;
-  return 8192;
+  constexpr bool half_warp_first = fused_half_warp_available<Config>() && fused_half_warp_min_tokens<Config>() < 8192;
+  return Config::scoring == scoring_func::sigmoid && !half_warp_first ? 6144 : 8192;
 }
 
 /// Lanes per token of the kernel `route_fused<Config>` runs for `num_tokens` tokens with

@@ -165,15 +165,18 @@ TEST_CASE("which compiled shapes have a half-warp kernel, and from how many toke
   static_assert(!fused_half_warp_available<experts_512_top22_config<>>(), "512 experts, K = 22");
   static_assert(!fused_half_warp_available<experts_1024_config<>>(), "1024 experts");
   static_assert(!fused_half_warp_available<route_config<256, 8, 4, 20>>(), "K = 20 > 16");
-  // At most 10 experts per half-warp lane: from 8192 tokens; more: from 65536.
-  CHECK(fused_half_warp_min_tokens<glm_4_5_config<>>() == 8192);
-  CHECK(fused_half_warp_min_tokens<llama_4_config<>>() == 8192);
+  // At most 10 experts per half-warp lane: from 4096 tokens; more: from 65536.
+  CHECK(fused_half_warp_min_tokens<glm_4_5_config<>>() == 4096);
+  CHECK(fused_half_warp_min_tokens<llama_4_config<>>() == 4096);
+  CHECK(fused_half_warp_min_tokens<llama_4_scout_config<>>() == 4096);
   CHECK(fused_half_warp_min_tokens<deepseek_v3_config<>>() == 65536);
   CHECK(fused_half_warp_min_tokens<minimax_m2_config<>>() == 65536);
   // The kernel route_fused picks: by batch size, unless launch_options::token_lanes forces one.
-  static_assert(fused_token_lanes<glm_4_5_config<>>(8191) == 32, "below the half-warp threshold");
+  static_assert(fused_token_lanes<glm_4_5_config<>>(4095) == 32, "below the half-warp threshold");
+  static_assert(fused_token_lanes<glm_4_5_config<>>(4096) == 16, "GLM-4.5, fp32: half-warp from 4096");
+  static_assert(fused_token_lanes<glm_4_5_config<>>(8191) == 16, "GLM-4.5, fp32: half-warp up to 8191");
   static_assert(fused_token_lanes<glm_4_5_config<>>(8192) == 8, "GLM-4.5, fp32: tiled from 8192");
-  static_assert(fused_token_lanes<glm_4_5_config<__nv_bfloat16>>(8192) == 16, "GLM-4.5, bf16: half-warp from 8192");
+  static_assert(fused_token_lanes<glm_4_5_config<__nv_bfloat16>>(4096) == 16, "GLM-4.5, bf16: half-warp from 4096");
   static_assert(fused_token_lanes<glm_4_5_config<__nv_bfloat16>>(1 << 20) == 16, "GLM-4.5, bf16: no tiled kernel");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(1, 16) == 16, "forced half-warp");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(1, 8) == 8, "forced tiled");
@@ -205,24 +208,25 @@ TEST_CASE("which compiled shapes have a tiled kernel, and from how many tokens r
   static_assert(!fused_tiled_available<experts_1024_config<>>(), "1024 experts");
   static_assert(!fused_tiled_available<route_config<256, 16, 4, 8>>(), "16 groups: half a lane each");
   // The measured crossovers (docs/performance.md).
-  CHECK(fused_tiled_min_tokens<deepseek_v3_config<>>() == 8192);  // fp32 with groups
-  CHECK(fused_tiled_min_tokens<deepseek_v3_config<__nv_bfloat16>>() == 8192);
-  CHECK(fused_tiled_min_tokens<minimax_m2_config<__nv_bfloat16>>() == 8192);
-  CHECK(fused_tiled_min_tokens<minimax_m2_config<>>() == 8192);  // fp32, no groups, 32 experts a lane
-  CHECK(fused_tiled_min_tokens<glm_4_5_config<>>() == 8192);
-  CHECK(fused_tiled_min_tokens<kimi_k2_config<>>() == 8192);  // fp32, 48 experts a lane
+  CHECK(fused_tiled_min_tokens<deepseek_v3_config<>>() == 6144);  // fp32 with groups
+  CHECK(fused_tiled_min_tokens<deepseek_v3_config<__nv_bfloat16>>() == 6144);
+  CHECK(fused_tiled_min_tokens<minimax_m2_config<__nv_bfloat16>>() == 6144);
+  CHECK(fused_tiled_min_tokens<minimax_m2_config<>>() == 6144);  // fp32, no groups, 32 experts a lane
+  CHECK(fused_tiled_min_tokens<glm_4_5_config<>>() == 8192);     // its half-warp kernel runs from 4096
+  CHECK(fused_tiled_min_tokens<kimi_k2_config<>>() == 6144);     // fp32, 48 experts a lane
   // Which tiled kernels screen (measured: docs/performance.md, "Screening"): every sigmoid shape.
   static_assert(tiled_screening<kimi_k2_config<>> && tiled_screening<minimax_m2_config<__nv_bfloat16>> &&
                   tiled_screening<deepseek_v3_config<>> && tiled_screening<glm_4_5_config<>> &&
                   tiled_screening<llama_4_config<>>,
                 "sigmoid: screened");
   static_assert(!tiled_screening<deepseek_v4_flash_config<>>, "sqrtsoftplus: no screening");
-  CHECK(fused_tiled_min_tokens<kimi_k2_config<__nv_bfloat16>>() == 8192);
+  CHECK(fused_tiled_min_tokens<kimi_k2_config<__nv_bfloat16>>() == 6144);
   CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<>>() == 65536);
   CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<__nv_bfloat16>>() == 8192);
   CHECK(fused_tiled_min_tokens<llama_4_config<>>() == std::numeric_limits<std::int64_t>::max());
-  static_assert(fused_token_lanes<deepseek_v3_config<>>(8191) == 32, "below the tiled threshold");
-  static_assert(fused_token_lanes<deepseek_v3_config<>>(8192) == 8, "at the tiled threshold");
+  static_assert(fused_token_lanes<deepseek_v3_config<>>(6143) == 32, "below the tiled threshold");
+  static_assert(fused_token_lanes<deepseek_v3_config<>>(6144) == 8, "at the tiled threshold");
+  static_assert(fused_token_lanes<kimi_k2_config<__nv_bfloat16>>(6144) == 8, "Kimi-K2, bf16: tiled from 6144");
   static_assert(fused_token_lanes<llama_4_config<>>(1 << 20) == 16, "Llama-4: the half-warp kernel");
   // The tiled layout: 32 experts per lane for DeepSeek-V3, a group per lane, swizzled segments.
   using tiled = deepseek_v3_config<>::with_token_lanes<8>;
