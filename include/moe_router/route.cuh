@@ -74,10 +74,12 @@ constexpr bool fused_half_warp_available()
  * 4096 and 6144 tokens: GLM-4.5 (160 experts) fp32 4.05 -> 3.96 and 5.24 -> 4.89, bf16 4.24 ->
  * 3.84 and 5.51 -> 4.63; Llama-4 (128) fp32 2.59 -> 2.59 and 3.32 -> 3.08, bf16 2.70 -> 2.51 and
  * 3.40 -> 2.97; Llama-4 Scout (16) 2.15 -> 1.77 and 2.56 -> 2.03. Below, at 3072 tokens, from
- * 5% faster to 2.4% slower, and at 2048 up to 9% slower (GLM-4.5 fp32). With 16 experts a lane (DeepSeek-V3, 256 experts: 127 registers, half
- * the resident warps) it is slower up to 8192 tokens, even at 32768 and 1.07x to 1.12x faster
- * at 131072 on an H200 (docs/performance.md), so that threshold sits between those two (65536
- * itself was not measured).
+ * 5% faster to 2.4% slower, and at 2048 up to 9% slower (GLM-4.5 fp32).
+ *
+ * With 16 experts a lane (DeepSeek-V3, 256 experts: 127 registers, half the resident warps) it
+ * is slower up to 8192 tokens, even at 32768 and 1.07x to 1.12x faster at 131072 on an H200
+ * (docs/performance.md), so that threshold sits between those two (65536 itself was not
+ * measured).
  */
 template <class Config>
 constexpr std::int64_t fused_half_warp_min_tokens()
@@ -131,7 +133,9 @@ constexpr std::int64_t fused_tiled_min_tokens()
   constexpr bool four_byte_logits = sizeof(typename Config::logit_type) == 4;
   if (Config::topk < 6) return std::numeric_limits<std::int64_t>::max();
   if (four_byte_logits && Config::scoring == scoring_func::sqrtsoftplus) return 65536;
-  constexpr bool half_warp_first = fused_half_warp_available<Config>() && fused_half_warp_min_tokens<Config>() < 8192;
+  // Where the half-warp kernel runs from 4096 tokens it stays up to 8192 (GLM-4.5).
+  constexpr bool half_warp_first =
+    fused_half_warp_available<Config>() && fused_half_warp_min_tokens<Config>() < 8192;
   return Config::scoring == scoring_func::sigmoid && !half_warp_first ? 6144 : 8192;
 }
 

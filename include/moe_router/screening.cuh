@@ -62,8 +62,8 @@ __device__ __forceinline__ float screen_tanh_half(float x)
  * times larger (the bound went from 2^-20 to 2^-16), which adds few candidates: measured on an
  * H100, DeepSeek-V3 and Kimi-K2 bf16 at 131072 tokens took 3% and 5% less time (Kimi-K2 fp32,
  * whose warps wait more than they issue, 1% to 3% more from 32768 tokens: fewer instructions,
- * longer waits on the MUFU's results; docs/performance.md). Large |x|: the tangent is +-1 and
- * the score 1 or 0. NaN gives NaN.
+ * longer waits on MUFU and shared-memory results; docs/performance.md). Large |x|: the tangent
+ * is +-1 and the score 1 or 0. NaN gives NaN.
  */
 __device__ __forceinline__ float screen_sigmoid(float x) { return __fmaf_rn(detail::screen_tanh_half(x), 0.5f, 0.5f); }
 
