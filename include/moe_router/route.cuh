@@ -117,7 +117,11 @@ constexpr bool fused_tiled_available()
  *   (`fused_half_warp_min_tokens`). Warp -> tiled kernel at 6144 tokens: DeepSeek-V3 fp32 7.23
  *   -> 6.57, bf16 7.17 -> 6.15; Kimi-K2 fp32 7.80 -> 7.35, bf16 7.64 -> 6.45; MiniMax-M2 fp32
  *   7.04 -> 5.89, bf16 6.94 -> 5.41. At 5120 the warp kernel still wins for DeepSeek-V3 (5.69
- *   against 6.49 with fp32 logits), and the others are within 5% either way.
+ *   against 6.49 with fp32 logits, 5.61 against 6.04 with bf16) and is as fast with fp32
+ *   logits and no groups (Kimi-K2 6.97 against 7.02, MiniMax-M2 5.54 against 5.55).
+ * - 5120 with sigmoid scores, 2-byte logits and no groups: there the tiled kernel already wins
+ *   (Kimi-K2 bf16 6.77 -> 6.35 µs, MiniMax-M2 bf16 5.45 -> 5.19; at 4096 the warp kernel is
+ *   faster for MiniMax-M2, 4.68 against 5.14, and Kimi-K2 is within 2%).
  * - 8192 where the half-warp kernel runs from 4096 (GLM-4.5 fp32: 16 lanes 5.68 µs at 7168
  *   tokens against 5.97 tiled, 5.96 against 6.30 at 8192), and for 2-byte logits with
  *   sqrtsoftplus scores (DeepSeek-V4-Flash bf16: 7.79 warp against 8.57 tiled at 6144 tokens,
@@ -136,7 +140,8 @@ constexpr std::int64_t fused_tiled_min_tokens()
   // Where the half-warp kernel runs from 4096 tokens it stays up to 8192 (GLM-4.5).
   constexpr bool half_warp_first =
     fused_half_warp_available<Config>() && fused_half_warp_min_tokens<Config>() < 8192;
-  return Config::scoring == scoring_func::sigmoid && !half_warp_first ? 6144 : 8192;
+  if (Config::scoring != scoring_func::sigmoid || half_warp_first) return 8192;
+  return !four_byte_logits && Config::num_groups == 1 ? 5120 : 6144;
 }
 
 /// Lanes per token of the kernel `route_fused<Config>` runs for `num_tokens` tokens with

@@ -210,7 +210,7 @@ TEST_CASE("which compiled shapes have a tiled kernel, and from how many tokens r
   // The measured crossovers (docs/performance.md).
   CHECK(fused_tiled_min_tokens<deepseek_v3_config<>>() == 6144);  // fp32 with groups
   CHECK(fused_tiled_min_tokens<deepseek_v3_config<__nv_bfloat16>>() == 6144);
-  CHECK(fused_tiled_min_tokens<minimax_m2_config<__nv_bfloat16>>() == 6144);
+  CHECK(fused_tiled_min_tokens<minimax_m2_config<__nv_bfloat16>>() == 5120);  // 2-byte logits, no groups
   CHECK(fused_tiled_min_tokens<minimax_m2_config<>>() == 6144);  // fp32, no groups, 32 experts a lane
   CHECK(fused_tiled_min_tokens<glm_4_5_config<>>() == 8192);     // its half-warp kernel runs from 4096
   CHECK(fused_tiled_min_tokens<kimi_k2_config<>>() == 6144);     // fp32, 48 experts a lane
@@ -220,13 +220,15 @@ TEST_CASE("which compiled shapes have a tiled kernel, and from how many tokens r
                   tiled_screening<llama_4_config<>>,
                 "sigmoid: screened");
   static_assert(!tiled_screening<deepseek_v4_flash_config<>>, "sqrtsoftplus: no screening");
-  CHECK(fused_tiled_min_tokens<kimi_k2_config<__nv_bfloat16>>() == 6144);
+  CHECK(fused_tiled_min_tokens<kimi_k2_config<__nv_bfloat16>>() == 5120);
   CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<>>() == 65536);
   CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<__nv_bfloat16>>() == 8192);
   CHECK(fused_tiled_min_tokens<llama_4_config<>>() == std::numeric_limits<std::int64_t>::max());
   static_assert(fused_token_lanes<deepseek_v3_config<>>(6143) == 32, "below the tiled threshold");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(6144) == 8, "at the tiled threshold");
-  static_assert(fused_token_lanes<kimi_k2_config<__nv_bfloat16>>(6144) == 8, "Kimi-K2, bf16: tiled from 6144");
+  static_assert(fused_token_lanes<kimi_k2_config<__nv_bfloat16>>(5119) == 32, "Kimi-K2, bf16: the warp kernel below 5120");
+  static_assert(fused_token_lanes<kimi_k2_config<__nv_bfloat16>>(5120) == 8, "Kimi-K2, bf16: tiled from 5120");
+  static_assert(fused_token_lanes<kimi_k2_config<>>(5120) == 32, "Kimi-K2, fp32: tiled from 6144");
   static_assert(fused_token_lanes<llama_4_config<>>(1 << 20) == 16, "Llama-4: the half-warp kernel");
   // The tiled layout: 32 experts per lane for DeepSeek-V3, a group per lane, swizzled segments.
   using tiled = deepseek_v3_config<>::with_token_lanes<8>;
