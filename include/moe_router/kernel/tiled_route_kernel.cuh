@@ -228,7 +228,9 @@ __host__ __device__ constexpr int tiled_min_blocks_per_sm()
  * faster up to 24 MiB; but from 32 MiB, inputs from HBM, DeepSeek-V3 fp32 64.6 -> 70.4 at
  * 131072 and MiniMax-M2 fp32 11% slower at 32768. The other kernels keep their copies as they
  * were: with the choice compiled in, Kimi-K2 bf16 lost 3% to 4% from 65536 tokens and GLM-4.5
- * 1% to 5% at every size (their registers and schedule moved).
+ * 1% to 5% at every size (their registers and schedule moved). On an H200 (60 MB of L2), 48 MiB
+ * instead of 24 was slower from 32 MiB: DeepSeek-V3 fp32 17.35 -> 18.70 µs at 32768 tokens,
+ * MiniMax-M2 fp32 +13% to +15% from 32768, Kimi-K2 fp32 +4.8% at 24576 (36 MiB).
  */
 constexpr std::int64_t tiled_l1_copy_max_bytes = std::int64_t{24} << 20;
 
