@@ -226,7 +226,8 @@ TEST_CASE("which compiled shapes have a tiled kernel, and from how many tokens r
   CHECK(fused_tiled_min_tokens<llama_4_config<>>() == std::numeric_limits<std::int64_t>::max());
   static_assert(fused_token_lanes<deepseek_v3_config<>>(6143) == 32, "below the tiled threshold");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(6144) == 8, "at the tiled threshold");
-  static_assert(fused_token_lanes<kimi_k2_config<__nv_bfloat16>>(5119) == 32, "Kimi-K2, bf16: the warp kernel below 5120");
+  static_assert(fused_token_lanes<kimi_k2_config<__nv_bfloat16>>(5119) == 32,
+                "Kimi-K2, bf16: the warp kernel below 5120");
   static_assert(fused_token_lanes<kimi_k2_config<__nv_bfloat16>>(5120) == 8, "Kimi-K2, bf16: tiled from 5120");
   static_assert(fused_token_lanes<kimi_k2_config<>>(5120) == 32, "Kimi-K2, fp32: tiled from 6144");
   static_assert(fused_token_lanes<llama_4_config<>>(1 << 20) == 16, "Llama-4: the half-warp kernel");
@@ -310,7 +311,8 @@ TEST_CASE("the tiled layout: a token's 8 lanes reading the same chunk of their s
     // And the swizzle is a permutation of each segment.
     for (int tl = 0; tl < 8; ++tl) {
       unsigned long long places = 0;
-      for (int c = 0; c < tile_t::segment_chunks; ++c) places |= 1ull << (tile_t::segment_chunk(0, tl, c) - tl * tile_t::segment_chunks);
+      for (int c = 0; c < tile_t::segment_chunks; ++c)
+        places |= 1ull << (tile_t::segment_chunk(0, tl, c) - tl * tile_t::segment_chunks);
       CHECK(places == (1ull << tile_t::segment_chunks) - 1);
     }
   };
