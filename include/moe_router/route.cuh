@@ -123,9 +123,10 @@ constexpr bool fused_tiled_available()
  *   (Kimi-K2 bf16 6.77 -> 6.35 µs, MiniMax-M2 bf16 5.45 -> 5.19; at 4096 the warp kernel is
  *   faster for MiniMax-M2, 4.68 against 5.14, and Kimi-K2 is within 2%).
  * - 8192 where the half-warp kernel runs from 4096 (GLM-4.5 fp32: 16 lanes 5.68 µs at 7168
- *   tokens against 5.97 tiled, 5.96 against 6.30 at 8192), and for 2-byte logits with
- *   sqrtsoftplus scores (DeepSeek-V4-Flash bf16: 7.79 warp against 8.57 tiled at 6144 tokens,
- *   10.12 against 9.35 at 7168).
+ *   tokens against 5.97 tiled, 5.96 against 6.30 at 8192).
+ * - 7168 for 2-byte logits with sqrtsoftplus scores (DeepSeek-V4-Flash bf16: 7.79 warp against
+ *   8.57 tiled at 6144 tokens, 10.12 against 9.35 at 7168; measured again, 7.83 to 7.86 against
+ *   8.55 to 8.60, and 10.14 to 10.22 against 9.28 to 9.36).
  * - 65536 for sqrtsoftplus with 4-byte logits (DeepSeek-V4-Flash: even at 32768, 67.4 against
  *   72.5 µs at 65536 on an H200: its per-expert work dominates).
  * - Never with K < 6 (Llama-4, top-1): the half-warp kernel is as fast at every size measured,
@@ -140,6 +141,7 @@ constexpr std::int64_t fused_tiled_min_tokens()
   // Where the half-warp kernel runs from 4096 tokens it stays up to 8192 (GLM-4.5).
   constexpr bool half_warp_first =
     fused_half_warp_available<Config>() && fused_half_warp_min_tokens<Config>() < 8192;
+  if (Config::scoring == scoring_func::sqrtsoftplus) return 7168;
   if (Config::scoring != scoring_func::sigmoid || half_warp_first) return 8192;
   return !four_byte_logits && Config::num_groups == 1 ? 5120 : 6144;
 }

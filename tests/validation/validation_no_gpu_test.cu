@@ -222,7 +222,7 @@ TEST_CASE("which compiled shapes have a tiled kernel, and from how many tokens r
   static_assert(!tiled_screening<deepseek_v4_flash_config<>>, "sqrtsoftplus: no screening");
   CHECK(fused_tiled_min_tokens<kimi_k2_config<__nv_bfloat16>>() == 5120);
   CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<>>() == 65536);
-  CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<__nv_bfloat16>>() == 8192);
+  CHECK(fused_tiled_min_tokens<deepseek_v4_flash_config<__nv_bfloat16>>() == 7168);
   CHECK(fused_tiled_min_tokens<llama_4_config<>>() == std::numeric_limits<std::int64_t>::max());
   static_assert(fused_token_lanes<deepseek_v3_config<>>(6143) == 32, "below the tiled threshold");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(6144) == 8, "at the tiled threshold");
