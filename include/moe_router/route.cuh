@@ -137,11 +137,10 @@ constexpr std::int64_t fused_tiled_min_tokens()
 {
   constexpr bool four_byte_logits = sizeof(typename Config::logit_type) == 4;
   if (Config::topk < 6) return std::numeric_limits<std::int64_t>::max();
-  if (four_byte_logits && Config::scoring == scoring_func::sqrtsoftplus) return 65536;
+  if (Config::scoring == scoring_func::sqrtsoftplus) return four_byte_logits ? 65536 : 7168;
   // Where the half-warp kernel runs from 4096 tokens it stays up to 8192 (GLM-4.5).
   constexpr bool half_warp_first =
     fused_half_warp_available<Config>() && fused_half_warp_min_tokens<Config>() < 8192;
-  if (Config::scoring == scoring_func::sqrtsoftplus) return 7168;
   if (Config::scoring != scoring_func::sigmoid || half_warp_first) return 8192;
   return !four_byte_logits && Config::num_groups == 1 ? 5120 : 6144;
 }
