@@ -198,34 +198,6 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
 {
   using kernel_of = fused_kernel_of<KernelConfig>;
   constexpr int tokens_per_block = kernel_of::tokens_per_block;
-  // A persistent grid: as many blocks as are resident at once, fewer for few tokens. The
-  // kernel's occupancy and PTX version are read once (and again after a failed read).
-  static std::atomic<int> blocks_per_sm{0};
-  static std::atomic<int> kernel_ptx_version{0};
-  if (blocks_per_sm.load(std::memory_order_relaxed) == 0) {
-    int blocks = 0;
-    cudaFuncAttributes attributes{};
-    if ((kernel_of::dynamic_shared_bytes > 48 * 1024 &&
-         cudaFuncSetAttribute(kernel_of::kernel(), cudaFuncAttributeMaxDynamicSharedMemorySize,
-                              static_cast<int>(kernel_of::dynamic_shared_bytes)) != cudaSuccess) ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel_of::kernel(), kernel_of::block_threads,
-                                                      kernel_of::dynamic_shared_bytes) != cudaSuccess ||
-        cudaFuncGetAttributes(&attributes, kernel_of::kernel()) != cudaSuccess) {
-      const cudaError_t status = cudaGetLastError();
-      fail("could not query the fused kernel: %s", cudaGetErrorString(status));
-      return status;
-    }
-    kernel_ptx_version.store(attributes.ptxVersion, std::memory_order_relaxed);
-    // Every warp routes the same share of the tokens, so an SM is as slow as its busiest
-    // scheduler (four per SM, a warp's slot fixes its scheduler): keep the resident warps a
-    // multiple of four. 26 warps of the tiled kernel (two-warp blocks) took 5% longer than 24,
-    // and 18 took 8% longer than 16 (H200, 131072 tokens).
-    if (kernel_of::warps_per_block < schedulers_per_sm) {
-      constexpr int blocks_per_set = schedulers_per_sm / kernel_of::warps_per_block;
-      if (blocks >= blocks_per_set) blocks -= blocks % blocks_per_set;
-    }
-    blocks_per_sm.store(blocks > 0 ? blocks : 1, std::memory_order_relaxed);
-  }
   int device = 0, sms = 0;
   cudaError_t status = cudaGetDevice(&device);
   if (status == cudaSuccess) status = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
@@ -234,8 +206,46 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
     fail("could not query the device: %s", cudaGetErrorString(status));
     return status;
   }
+  // A persistent grid: as many blocks as are resident at once, fewer for few tokens. The
+  // kernel's setup is per device (the shared-memory attribute applies to the current device
+  // only, and the occupancy is that device's): done once for each of the first
+  // `cached_devices` devices (and again after a failed query), on every call for the others.
+  constexpr int cached_devices = 64;
+  static std::atomic<int> cached_blocks_per_sm[cached_devices];  // 0: not set up yet
+  static std::atomic<int> cached_ptx_version[cached_devices];
+  const bool cached = device >= 0 && device < cached_devices;
+  int blocks_per_sm = cached ? cached_blocks_per_sm[device].load(std::memory_order_acquire) : 0;
+  int ptx_version = cached ? cached_ptx_version[device].load(std::memory_order_relaxed) : 0;
+  if (blocks_per_sm == 0) {
+    int blocks = 0;
+    cudaFuncAttributes attributes{};
+    if ((kernel_of::dynamic_shared_bytes > 48 * 1024 &&
+         cudaFuncSetAttribute(kernel_of::kernel(), cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              static_cast<int>(kernel_of::dynamic_shared_bytes)) != cudaSuccess) ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel_of::kernel(), kernel_of::block_threads,
+                                                      kernel_of::dynamic_shared_bytes) != cudaSuccess ||
+        cudaFuncGetAttributes(&attributes, kernel_of::kernel()) != cudaSuccess) {
+      status = cudaGetLastError();
+      fail("could not query the fused kernel: %s", cudaGetErrorString(status));
+      return status;
+    }
+    // Every warp routes the same share of the tokens, so an SM is as slow as its busiest
+    // scheduler (four per SM, a warp's slot fixes its scheduler): keep the resident warps a
+    // multiple of four. 26 warps of the tiled kernel (two-warp blocks) took 5% longer than 24,
+    // and 18 took 8% longer than 16 (H200, 131072 tokens).
+    if (kernel_of::warps_per_block < schedulers_per_sm) {
+      constexpr int blocks_per_set = schedulers_per_sm / kernel_of::warps_per_block;
+      if (blocks >= blocks_per_set) blocks -= blocks % blocks_per_set;
+    }
+    blocks_per_sm = blocks > 0 ? blocks : 1;
+    ptx_version = attributes.ptxVersion;
+    if (cached) {
+      cached_ptx_version[device].store(ptx_version, std::memory_order_relaxed);
+      cached_blocks_per_sm[device].store(blocks_per_sm, std::memory_order_release);  // after the version
+    }
+  }
   const std::int64_t needed = (p.num_tokens + tokens_per_block - 1) / tokens_per_block;
-  const std::int64_t resident = static_cast<std::int64_t>(sms) * blocks_per_sm.load(std::memory_order_relaxed);
+  const std::int64_t resident = static_cast<std::int64_t>(sms) * blocks_per_sm;
   const unsigned blocks = static_cast<unsigned>(needed < resident ? needed : resident);
 
   cudaLaunchConfig_t config{};
@@ -249,7 +259,7 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
   config.attrs = &attribute;
   // Only a kernel compiled for sm_90 or later waits on the grid dependency (griddepcontrol);
   // an older build (PTX JIT-compiled on Hopper, say) is launched without the attribute.
-  const bool pdl = options.programmatic_dependent_launch && kernel_ptx_version.load(std::memory_order_relaxed) >= 90;
+  const bool pdl = options.programmatic_dependent_launch && ptx_version >= 90;
   config.numAttrs = pdl ? 1 : 0;
   return launch_kernel(config, kernel_of::kernel(), p);
 }
