@@ -18,7 +18,9 @@
 
 /**
  * @brief Evaluate `call` (a `cudaError_t` expression); on failure print where, the CUDA error
- * and moe_router's reason to stderr, and return the error from the enclosing function.
+ * and moe_router's reason to stderr, and return the error from the enclosing function. The
+ * reason is `last_error_message()`: the last moe_router call's on this thread ("" after a
+ * success), so for a failed call of another API it may be an earlier moe_router failure's.
  */
 #define MOE_ROUTER_CUDA_TRY(call)                                                                      \
   do {                                                                                                 \

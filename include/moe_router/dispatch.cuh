@@ -118,19 +118,22 @@ cudaError_t route(const route_params& p, cudaStream_t stream = 0, route_path pat
                   route_kernel* ran = nullptr, launch_options options = {})
 {
   if (ran != nullptr) *ran = route_kernel::none;
+  detail::clear_error();
   if (path != route_path::automatic && path != route_path::fused && path != route_path::reference) {
-    detail::clear_error();
     detail::fail("unknown route_path (%d): must be automatic, fused or reference", static_cast<int>(path));
     return cudaErrorInvalidValue;
   }
+  // Checked whichever kernel runs, so that a bad value fails the same way for every shape.
+  if (!detail::validate_launch_options(options)) return cudaErrorInvalidValue;
   const bool fused = path != route_path::reference && Table::contains(p);
   if (path == route_path::fused && !fused) {
-    detail::clear_error();
     if (!validate_params(p, fused_limits)) return cudaErrorInvalidValue;
     char shapes[1536];
     Table::describe(shapes, sizeof shapes);
-    detail::fail("no fused kernel is compiled for E=%d G=%d TG=%d K=%d %s logits=%s bias=%s ids=%s; compiled: %s",
-                 p.num_experts, p.num_groups, p.topk_group, p.topk, to_string(p.scoring), to_string(p.logits_type),
+    // Written as `describe` writes the compiled shapes (the group score only with groups).
+    detail::fail("no fused kernel is compiled for E=%d G=%d TG=%d K=%d %s%s%s logits=%s bias=%s ids=%s; compiled: %s",
+                 p.num_experts, p.num_groups, p.topk_group, p.topk, to_string(p.scoring), p.num_groups > 1 ? " " : "",
+                 p.num_groups > 1 ? to_string(p.group_score) : "", to_string(p.logits_type),
                  p.bias ? to_string(p.bias_type) : "none", to_string(p.ids_type), shapes);
     return cudaErrorInvalidValue;
   }

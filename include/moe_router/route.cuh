@@ -161,6 +161,15 @@ constexpr int fused_token_lanes(std::int64_t num_tokens, int token_lanes = 0, bo
 
 namespace detail {
 
+/// Is `options.token_lanes` one of the values `launch_options` allows (0, 32, 16, 8)? Records
+/// the reason when not. (Whether the shape has that kernel is `route_fused`'s check.)
+inline bool validate_launch_options(const launch_options& options)
+{
+  const int lanes = options.token_lanes;
+  if (lanes == 0 || lanes == 32 || lanes == 16 || lanes == 8) return true;
+  return fail("launch_options::token_lanes must be 0 (by batch size), 32, 16 or 8; got %d", lanes);
+}
+
 /// The kernel of `KernelConfig` (by its lanes per token), its block and its shared memory.
 template <class KernelConfig>
 struct fused_kernel_of {
@@ -288,10 +297,7 @@ cudaError_t route_fused(const route_params& p, cudaStream_t stream = 0, launch_o
       to_string(Config::logits_data_type), to_string(Config::bias_data_type), to_string(Config::ids_index_type));
     return cudaErrorInvalidValue;
   }
-  if (options.token_lanes != 0 && options.token_lanes != 32 && options.token_lanes != 16 && options.token_lanes != 8) {
-    detail::fail("launch_options::token_lanes must be 0 (by batch size), 32, 16 or 8; got %d", options.token_lanes);
-    return cudaErrorInvalidValue;
-  }
+  if (!detail::validate_launch_options(options)) return cudaErrorInvalidValue;
   if (options.token_lanes == 16 && !fused_half_warp_available<Config>()) {
     detail::fail("this configuration has no half-warp fused kernel (E=%d K=%d %s): launch_options::token_lanes = 16 "
                  "needs sigmoid scoring, E <= 256, K <= 16 and groups of whole half-warp lanes",

@@ -8,8 +8,8 @@
  * @brief The checks every entry point runs before it launches or writes anything.
  *
  * Plain C++. `validate_params` returns false and records a readable reason
- * (`last_error_message()`) for the first problem it finds; the device entry points turn that
- * into `cudaErrorInvalidValue`.
+ * (`last_error_message()`) for the first problem it finds, and clears it when it finds none;
+ * the device entry points turn a failure into `cudaErrorInvalidValue`.
  */
 
 #include <moe_router/error.hpp>
@@ -39,6 +39,7 @@ constexpr route_limits reference_limits{4096, 64};
 inline bool validate_params(const route_params& p, const route_limits& limits = reference_limits)
 {
   using detail::fail;
+  detail::clear_error();  // a call that succeeds leaves no reason behind
   const int E = p.num_experts, G = p.num_groups, TG = p.topk_group, K = p.topk;
   if (E < 1) return fail("num_experts must be >= 1 (got %d)", E);
   if (E > limits.max_experts)
@@ -61,7 +62,10 @@ inline bool validate_params(const route_params& p, const route_limits& limits = 
     return fail("unknown group_score (%d): must be top2_sum or max", static_cast<int>(p.group_score));
   if (p.logits_type != data_type::f32 && p.logits_type != data_type::bf16 && p.logits_type != data_type::f16)
     return fail("logits_type must be f32, bf16 or f16 (got %d)", static_cast<int>(p.logits_type));
-  if (p.bias_type != data_type::f32 && p.bias_type != data_type::bf16)
+  // Like every enum field, bias_type must hold one of its values; f16, which no kernel reads a
+  // bias as, only when there is a bias (as `route_config::matches` ignores it without one).
+  if (p.bias_type != data_type::f32 && p.bias_type != data_type::bf16 &&
+      (p.bias != nullptr || p.bias_type != data_type::f16))
     return fail("bias_type must be f32 or bf16 (got %s)", to_string(p.bias_type));
   if (p.ids_type != index_type::i32 && p.ids_type != index_type::i64)
     return fail("ids_type must be i32 or i64 (got %d)", static_cast<int>(p.ids_type));

@@ -95,6 +95,44 @@ TEST_CASE("a refused call leaves its reason until the next call, which clears it
   p.num_groups = 8;
   CHECK(host_route(p));
   CHECK(std::string(last_error_message()).empty());
+
+  // validate_params on its own too
+  p.topk = 0;
+  CHECK_FALSE(validate_params(p));
+  CHECK(std::string(last_error_message()).find("topk") != std::string::npos);
+  p.topk = 8;
+  CHECK(validate_params(p));
+  CHECK(std::string(last_error_message()).empty());
+}
+
+TEST_CASE("an f16 bias type is refused with a bias and let through without one; an unknown one never",
+          "[validation][host]")
+{
+  host_buffers b;
+  route_params p = b.params();
+  p.bias_type = data_type::f16;
+  CHECK_FALSE(validate_params(p));
+  CHECK(std::string(last_error_message()).find("bias_type must be f32 or bf16 (got f16)") != std::string::npos);
+  CHECK_FALSE(host_route(p));
+  CHECK(b.unchanged());
+
+  // Without a bias the type is never read: the call routes as with the default type.
+  p.bias = nullptr;
+  CHECK(validate_params(p));
+  CHECK(validate_params(p, fused_path_limits));
+  REQUIRE(host_route(p));
+  CHECK(std::string(last_error_message()).empty());
+  host_buffers c;
+  route_params q = c.params();
+  q.bias = nullptr;
+  REQUIRE(host_route(q));
+  CHECK(std::memcmp(b.a.ids, c.a.ids, sizeof b.a.ids) == 0);
+  CHECK(std::memcmp(b.a.weights, c.a.weights, sizeof b.a.weights) == 0);
+
+  // A value that is none of the enum's is refused either way.
+  q.bias_type = static_cast<data_type>(9);
+  CHECK_FALSE(validate_params(q));
+  CHECK(std::string(last_error_message()).find("bias_type") != std::string::npos);
 }
 
 TEST_CASE("num_tokens == 0 succeeds with null pointers everywhere and writes nothing", "[validation][host]")

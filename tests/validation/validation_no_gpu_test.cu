@@ -338,7 +338,19 @@ TEST_CASE("route_fused refuses a launch_options::token_lanes it cannot honour", 
     options.token_lanes = lanes;
     CHECK(call_route_fused_deepseek_v3(p, 0, options) == cudaErrorInvalidValue);
     CHECK(std::string(last_error_message()).find("token_lanes must be 0") != std::string::npos);
-    CHECK(call_route_default_table(p, 0, route_path::fused, nullptr, options) == cudaErrorInvalidValue);
+    // route<Table> refuses it on every path, for shapes it holds and shapes it does not
+    for (const route_path path : {route_path::fused, route_path::automatic, route_path::reference}) {
+      CHECK(call_route_default_table(p, 0, path, nullptr, options) == cudaErrorInvalidValue);
+      CHECK(std::string(last_error_message()).find("token_lanes must be 0") != std::string::npos);
+      route_params uncompiled = p;
+      uncompiled.num_experts = 96;
+      uncompiled.num_groups = 4;
+      uncompiled.topk_group = 2;
+      uncompiled.topk = 5;
+      REQUIRE_FALSE(default_table_contains(uncompiled));
+      CHECK(call_route_default_table(uncompiled, 0, path, nullptr, options) == cudaErrorInvalidValue);
+      CHECK(std::string(last_error_message()).find("token_lanes must be 0") != std::string::npos);
+    }
   }
   for (const int lanes : {0, 16, 32, 8}) {  // DeepSeek-V3 has all three kernels
     INFO("token_lanes = " << lanes);
@@ -381,7 +393,9 @@ TEST_CASE("route_path::fused with a shape the table does not hold lists the comp
          p.topk_group = 2;
          p.topk = 5;
        },
-       "E=96 G=4 TG=2 K=5"},
+       "E=96 G=4 TG=2 K=5 sigmoid top2_sum logits=f32"},
+      {"the max group score on DeepSeek-V3's shape", [](route_params& p) { p.group_score = group_score_kind::max; },
+       "E=256 G=8 TG=4 K=8 sigmoid max logits=f32"},
       {"f16 logits of DeepSeek-V3", [](route_params& p) { p.logits_type = data_type::f16; }, "logits=f16"},
       {"int64 ids of DeepSeek-V3", [](route_params& p) { p.ids_type = index_type::i64; }, "ids=i64"},
       {"a bf16 bias of DeepSeek-V3", [](route_params& p) { p.bias_type = data_type::bf16; }, "bias=bf16"},
@@ -443,6 +457,11 @@ TEST_CASE("num_tokens == 0 succeeds with null pointers everywhere and launches n
       CHECK(status == cudaSuccess);
       CHECK(std::string(last_error_message()).empty());
       CHECK(ran == route_kernel::none);
+
+      // without a bias its type is not looked at
+      p.bias_type = data_type::f16;
+      CHECK(e.call(p, &ran) == cudaSuccess);
+      CHECK(std::string(last_error_message()).empty());
 
       // a bad shape is still refused
       p.num_groups = 7;
