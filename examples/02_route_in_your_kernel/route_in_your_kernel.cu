@@ -187,7 +187,7 @@ __global__ void __launch_bounds__(gate_threads)
   moe_router::warp_topk_storage& storage = topk_storage[warp];  // this warp's shared memory
   const moe_router::warp_topk_result result = moe_router::warp_topk<Config>(key, score, lane, candidates, storage);
   // Renormalize, scale, shared slot, expert map, as `p` says; lanes 0..K+S-1 store the row.
-  const int shared_id = Config::num_experts + static_cast<int>(token % p.num_shared_experts);
+  const int shared_id = moe_router::shared_slot_id<Config>(p, token);  // E + token mod NS
   moe_router::warp_store_row<Config>(result, lane, p, token, shared_id);
   // [route-in-your-kernel]
 }

@@ -39,6 +39,11 @@ struct element_traits<__half> {
 };
 
 constexpr bool is_power_of_two(int v) { return v > 0 && (v & (v - 1)) == 0; }
+/// `v`, or 1 where `v` < 1: a divisor for values derived from a shape that a static_assert
+/// already rejects.
+constexpr int divisor_or_one(int v) { return v >= 1 ? v : 1; }
+/// The lanes per token a kernel exists for.
+constexpr bool valid_token_lanes(int lanes) { return lanes == 32 || lanes == 16 || lanes == 8; }
 }  // namespace detail
 
 /// Lanes of the warp that routes one token.
@@ -54,7 +59,7 @@ constexpr int warp_lanes = 32;
  * @tparam NumExperts E, 1..1024
  * @tparam NumGroups  G, a divisor of E; with G > 1 each group must be whole lanes
  * @tparam TopkGroup  TG, groups kept, 1..G
- * @tparam TopK       K, experts routed, 1..min(32, TG*E/G)
+ * @tparam TopK       K, experts routed, 1..min(TokenLanes, TG*E/G)
  * @tparam Scoring    score function
  * @tparam GroupScore group score (ignored when G == 1)
  * @tparam LogitT     float, __nv_bfloat16 or __half
@@ -74,22 +79,32 @@ struct route_config {
                 "NumExperts must be in [1, 1024]: the fused kernel holds a token in one warp (larger shapes run on "
                 "the reference kernel)");
   static_assert(NumGroups >= 1, "NumGroups must be >= 1 (1 = no grouping)");
-  static_assert(NumExperts % NumGroups == 0, "NumExperts must be a multiple of NumGroups");
+  // The checks and values below divide by G and V through `divisor_or_one`, so that a bad G or
+  // E prints its own message only, not divisions by zero besides.
+  static_assert(NumExperts % detail::divisor_or_one(NumGroups) == 0,
+                "NumExperts must be a multiple of NumGroups");
   static_assert(TopkGroup >= 1 && TopkGroup <= NumGroups, "TopkGroup must be in [1, NumGroups]");
   static_assert(TopK >= 1, "TopK must be >= 1");
-  static_assert(TopK <= TopkGroup * (NumExperts / NumGroups),
+  static_assert(TopK <= TopkGroup * (NumExperts / detail::divisor_or_one(NumGroups)),
                 "TopK must be <= TopkGroup * NumExperts / NumGroups (the experts of the kept groups)");
-  static_assert(TokenLanes == 32 || TokenLanes == 16 || TokenLanes == 8,
+  static_assert(detail::valid_token_lanes(TokenLanes),
                 "TokenLanes must be 32 (a warp per token), 16 (a half-warp per token) or 8 (the tiled kernel)");
-  static_assert(TopK <= TokenLanes,
-                "TopK must be <= 32, and <= TokenLanes when that is 16 or 8: each lane of a token writes one slot");
+  // The checks that depend on TokenLanes hold for a bad one, which has its own message above.
+  static_assert(!detail::valid_token_lanes(TokenLanes) || TopK <= TokenLanes,
+                "TopK must be <= 32, and <= TokenLanes when that is 16 or 8: each lane of a token writes one slot "
+                "(use TokenLanes = 32; a K of up to 64 runs on the reference kernel: route_reference, or route<Table> "
+                "with a table that does not hold the shape)");
   static_assert(TokenLanes == 32 || Scoring != scoring_func::softmax,
-                "softmax needs TokenLanes == 32: its denominator is summed in the order of a 32-lane warp");
-  static_assert(NumExperts <= TokenLanes * (TokenLanes == 8 ? 64 : 32),
+                "softmax needs TokenLanes == 32: its denominator is summed in the order of a 32-lane warp (use "
+                "TokenLanes = 32)");
+  static_assert(TokenLanes == 32 || !detail::valid_token_lanes(TokenLanes) ||
+                  NumExperts <= TokenLanes * (TokenLanes == 8 ? 64 : 32),
                 "with TokenLanes == 16 or 8, NumExperts must be <= 512 (at most 32 experts per lane in registers, "
-                "64 per lane in the tiled kernel's shared memory)");
-  static_assert(NumGroups == 1 || GroupScore != group_score_kind::top2_sum || NumExperts / NumGroups >= 2,
-                "the top2_sum group score needs at least 2 experts per group (NumExperts / NumGroups >= 2)");
+                "64 per lane in the tiled kernel's shared memory): use TokenLanes = 32");
+  static_assert(NumGroups <= 1 || GroupScore != group_score_kind::top2_sum ||
+                  NumExperts / detail::divisor_or_one(NumGroups) >= 2,
+                "the top2_sum group score needs at least 2 experts per group (NumExperts / NumGroups >= 2): use "
+                "fewer groups, or group_score_kind::max");
   static_assert(std::is_same<LogitT, float>::value || std::is_same<LogitT, __nv_bfloat16>::value ||
                     std::is_same<LogitT, __half>::value,
                 "LogitT must be float, __nv_bfloat16 or __half");
@@ -112,18 +127,20 @@ struct route_config {
   static constexpr index_type ids_index_type =
     std::is_same<IdT, std::int32_t>::value ? index_type::i32 : index_type::i64;
 
-  /// Lanes that route one token (a warp, or half of one).
+  /// Lanes that route one token: 32 (a warp), 16 (half of one) or 8 (the tiled kernel).
   static constexpr int token_lanes = TokenLanes;
   /// V: experts each lane holds (with 32 lanes, the canonical layout of numeric.hpp).
-  static constexpr int experts_per_lane = (NumExperts + TokenLanes - 1) / TokenLanes;
+  static constexpr int experts_per_lane = (NumExperts + TokenLanes - 1) / detail::divisor_or_one(TokenLanes);
   /// True when every lane holds exactly V experts (no guards on loads).
   static constexpr bool full_lanes = NumExperts == TokenLanes * experts_per_lane;
-  static constexpr int experts_per_group = NumExperts / NumGroups;
+  static constexpr int experts_per_group = NumExperts / detail::divisor_or_one(NumGroups);
   /// Lanes of one group (G > 1).
-  static constexpr int lanes_per_group = NumGroups > 1 ? experts_per_group / experts_per_lane : TokenLanes;
+  static constexpr int lanes_per_group =
+    NumGroups > 1 ? experts_per_group / detail::divisor_or_one(experts_per_lane) : TokenLanes;
 
-  static_assert(NumGroups == 1 || (experts_per_group % experts_per_lane == 0 &&
-                                   detail::is_power_of_two(experts_per_group / experts_per_lane)),
+  static_assert(NumGroups <= 1 || experts_per_lane < 1 || !detail::valid_token_lanes(TokenLanes) ||
+                  (experts_per_group % experts_per_lane == 0 &&
+                   detail::is_power_of_two(experts_per_group / experts_per_lane)),
                 "with NumGroups > 1 the fused kernel needs each group to be a power-of-two number of whole "
                 "lanes: NumExperts / NumGroups must be ceil(NumExperts / TokenLanes) times a power of two "
                 "(other shapes run on the reference kernel)");

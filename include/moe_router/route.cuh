@@ -5,9 +5,11 @@
 
 /**
  * @file route.cuh
- * @brief Host launchers: `route_fused<Config>` (the compiled shape) and `route_reference`
- * (any shape). Parameters in, `cudaError_t` out; nothing is allocated and nothing waits for
- * the device, so both can be captured in a CUDA graph.
+ * @brief The fused kernel's host launcher, `route_fused<Config>` (the compiled shape), and how it
+ * picks the warp, half-warp or tiled kernel. Parameters in, `cudaError_t` out; nothing is
+ * allocated and nothing waits for the device, so it can be captured in a CUDA graph. (Any shape:
+ * `route_reference`, reference/reference_kernel.cuh; a run-time shape: `route<Table>`,
+ * dispatch.cuh.)
  */
 
 #include <moe_router/config.cuh>

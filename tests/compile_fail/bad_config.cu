@@ -42,6 +42,10 @@ constexpr auto max_score = group_score_kind::max;
 #define MOE_ROUTER_CASE_id_type_uint32                 14
 #define MOE_ROUTER_CASE_group_not_whole_lanes          15
 #define MOE_ROUTER_CASE_group_lanes_not_power_of_two   16
+#define MOE_ROUTER_CASE_token_lanes_four               17
+#define MOE_ROUTER_CASE_topk_above_token_lanes         18
+#define MOE_ROUTER_CASE_softmax_with_16_lanes          19
+#define MOE_ROUTER_CASE_experts_above_512_with_8_lanes 20
 
 #define MOE_ROUTER_CASE_ID_(name)       MOE_ROUTER_CASE_##name
 #define MOE_ROUTER_CASE_ID(name)        MOE_ROUTER_CASE_ID_(name)
@@ -89,6 +93,14 @@ using config = route_config<256, 8, 4, 8, sigmoid, top2_sum, float, float, std::
 using config = route_config<96, 3, 2, 5>;  // 32 experts per group, 3 per lane
 #elif MOE_ROUTER_CASE_IS(group_lanes_not_power_of_two)
 using config = route_config<24, 4, 2, 3, softmax, max_score>;  // 6 experts per group, one per lane: 6 lanes
+#elif MOE_ROUTER_CASE_IS(token_lanes_four)
+using config = route_config<256, 8, 4, 8, sigmoid, top2_sum, float, float, std::int32_t, 4>;
+#elif MOE_ROUTER_CASE_IS(topk_above_token_lanes)
+using config = route_config<256, 1, 1, 12, sigmoid, top2_sum, float, float, std::int32_t, 8>;
+#elif MOE_ROUTER_CASE_IS(softmax_with_16_lanes)
+using config = route_config<128, 1, 1, 8, softmax, top2_sum, float, float, std::int32_t, 16>;
+#elif MOE_ROUTER_CASE_IS(experts_above_512_with_8_lanes)
+using config = route_config<1024, 1, 1, 8, sigmoid, top2_sum, float, float, std::int32_t, 8>;
 #else
 #error "unknown or missing MOE_ROUTER_COMPILE_FAIL_CASE"
 #endif

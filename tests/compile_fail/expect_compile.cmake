@@ -2,9 +2,11 @@
 #
 # Compile one case of a negative compile test and check the outcome; run by CTest as
 #   cmake -DCOMPILER=... -DSOURCE=... -DINCLUDE_DIR=... -DCASE=... -DEXPECT=fail|pass
-#         [-DMESSAGE=...] [-DHOST_COMPILER=...] -DOUTPUT=... -P expect_compile.cmake
-# EXPECT=fail: the compiler must fail and its output must contain MESSAGE (the static_assert's
-# text). EXPECT=pass: it must succeed.
+#         [-DMESSAGE=...] [-DSOLE=ON] [-DHOST_COMPILER=...] -DOUTPUT=... -P expect_compile.cmake
+# EXPECT=fail: the compiler must fail, its output must contain MESSAGE (the static_assert's
+# text), and every error it reports must be a failed static assertion (no division by zero or
+# other noise after it); with SOLE, MESSAGE's must be the only one. EXPECT=pass: it must
+# succeed.
 
 foreach(var COMPILER SOURCE INCLUDE_DIR CASE EXPECT OUTPUT)
   if(NOT DEFINED ${var})
@@ -35,6 +37,18 @@ elseif(EXPECT STREQUAL "fail")
   if(position EQUAL -1)
     message(FATAL_ERROR "case ${CASE} failed to compile, but without the expected message\n  \"${MESSAGE}\"\n"
                         "${command_line}\n${log}")
+  endif()
+  string(REGEX MATCHALL "error: " errors "${log}")
+  string(REGEX MATCHALL "error: static assertion failed" assertions "${log}")
+  list(LENGTH errors error_count)
+  list(LENGTH assertions assertion_count)
+  if(NOT error_count EQUAL assertion_count)
+    message(FATAL_ERROR "case ${CASE}: ${error_count} errors, of which only ${assertion_count} failed static "
+                        "assertions\n${command_line}\n${log}")
+  endif()
+  if(SOLE AND NOT assertion_count EQUAL 1)
+    message(FATAL_ERROR "case ${CASE}: ${assertion_count} failed static assertions where only \"${MESSAGE}\" "
+                        "should fail\n${command_line}\n${log}")
   endif()
   message(STATUS "case ${CASE} fails to compile with \"${MESSAGE}\", as it must")
 else()

@@ -5,12 +5,14 @@
 
 /**
  * @file token_lanes.cuh
- * @brief The lanes of one token: a whole warp (`Config::token_lanes == 32`) or half of one (16:
- * two tokens per warp, lanes 0-15 and 16-31). Reductions, ballots and shuffles over a token's
- * lanes only; every one is still a warp collective (all 32 lanes call it, converged).
+ * @brief The lanes of one token: a whole warp (`Config::token_lanes == 32`), half of one (16:
+ * two tokens per warp, lanes 0-15 and 16-31) or a quarter (8: four tokens per warp, the tiled
+ * kernel). Reductions, ballots and shuffles over a token's lanes only; every one is still a
+ * warp collective (all 32 lanes call it, converged).
  *
- * With 32 lanes these are the plain warp intrinsics (`__reduce_max_sync` and friends); with 16,
- * xor butterflies and shuffles of width 16, which never cross from one token to the other.
+ * With 32 lanes these are the plain warp intrinsics (`__reduce_max_sync` and friends); with 16
+ * or 8, xor butterflies and shuffles of that width, which never cross from one token to the
+ * next.
  */
 
 #include <moe_router/config.cuh>

@@ -57,7 +57,8 @@ __device__ __forceinline__ void warp_load_logits(const typename Config::logit_ty
   constexpr int V = Config::experts_per_lane;
   const int tl = token_lane<Config>(lane);
   if constexpr (!Config::full_lanes) {
-    // E is not a multiple of 32: guarded element loads (only small or odd shapes get here).
+    // E is not a multiple of the token's lanes: guarded element loads (only small or odd shapes
+    // get here).
 #pragma unroll
     for (int j = 0; j < fragment_t::words; ++j) fragment.word[j] = typename fragment_t::word_type{};
     if constexpr (fragment_t::packed) {

@@ -5,12 +5,14 @@
 
 /**
  * @file warp_route_token.cuh
- * @brief One call that routes a whole token with one warp: the composition of the device
- * pieces, exactly as the fused kernel runs them.
+ * @brief One call that routes a whole token with its `Config::token_lanes` lanes: the
+ * composition of the device pieces, exactly as the fused kernel runs them.
  *
- * Thread contract: all 32 lanes of a converged warp call it with the same token, with one
- * `warp_topk_storage` (512 bytes of shared memory) per warp; about 2V + 16 registers of state
- * per lane (V = ceil(E/32)).
+ * Thread contract: all 32 lanes of a converged warp call it. With 32 lanes per token (the
+ * default) they pass the same token and one `warp_topk_storage` (512 bytes of shared memory);
+ * with 16 (the half-warp kernel) lanes 0-15 and 16-31 route two tokens at once, each half with
+ * its own token and its own storage. About 2V + 16 registers of state per lane
+ * (V = ceil(E / token_lanes)).
  */
 
 #include <moe_router/config.cuh>
