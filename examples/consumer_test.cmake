@@ -25,9 +25,15 @@ function(run_step what)
   endif()
 endfunction()
 
+# The architectures go through an initial cache file: a list such as 80;90a in common_args
+# would be split into two arguments, and the consumer built for the first alone.
+set(prefix ${WORK_DIR}/prefix)
+file(REMOVE_RECURSE ${WORK_DIR})
+file(WRITE ${WORK_DIR}/initial_cache.cmake
+     "set(CMAKE_CUDA_ARCHITECTURES \"${CUDA_ARCHITECTURES}\" CACHE STRING \"\")\n")
+set(common_args -G "${GENERATOR}" -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -C ${WORK_DIR}/initial_cache.cmake)
 # The library's own tools, where they still exist (a build tree may have been copied to
 # another machine to run its tests).
-set(common_args -G "${GENERATOR}" -DCMAKE_BUILD_TYPE=${BUILD_TYPE} "-DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES}")
 macro(pass_tool cache_var path)
   if(NOT "${path}" STREQUAL "" AND EXISTS "${path}")
     list(APPEND common_args "-D${cache_var}=${path}")
@@ -37,8 +43,6 @@ pass_tool(CMAKE_MAKE_PROGRAM "${MAKE_PROGRAM}")
 pass_tool(CMAKE_CXX_COMPILER "${CXX_COMPILER}")
 pass_tool(CMAKE_CUDA_COMPILER "${CUDA_COMPILER}")
 
-set(prefix ${WORK_DIR}/prefix)
-file(REMOVE_RECURSE ${WORK_DIR})
 run_step("install the library into ${prefix}"
          ${CMAKE_COMMAND} --install ${MOE_ROUTER_BUILD_DIR} --prefix ${prefix} --config ${BUILD_TYPE})
 

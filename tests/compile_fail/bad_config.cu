@@ -5,7 +5,8 @@
 // One bad instantiation of `route_config` per `static_assert` of config.cuh, selected with
 // -DMOE_ROUTER_COMPILE_FAIL_CASE=<name>; each must fail to compile with that assertion's
 // message (see CMakeLists.txt beside this file). The case `valid` must compile: it keeps a
-// broken harness (wrong flags, a missing include path) from passing every case.
+// broken harness (wrong flags, a missing include path) from passing every case. Two more, built
+// for sm_75: the device pieces must refuse it with their #error, the reference kernel compile.
 
 #include <moe_router/config.cuh>
 
@@ -46,6 +47,8 @@ constexpr auto max_score = group_score_kind::max;
 #define MOE_ROUTER_CASE_topk_above_token_lanes         18
 #define MOE_ROUTER_CASE_softmax_with_16_lanes          19
 #define MOE_ROUTER_CASE_experts_above_512_with_8_lanes 20
+#define MOE_ROUTER_CASE_device_pieces_before_sm80      21
+#define MOE_ROUTER_CASE_reference_before_sm80          22
 
 #define MOE_ROUTER_CASE_ID_(name)       MOE_ROUTER_CASE_##name
 #define MOE_ROUTER_CASE_ID(name)        MOE_ROUTER_CASE_ID_(name)
@@ -101,6 +104,20 @@ using config = route_config<256, 1, 1, 12, sigmoid, top2_sum, float, float, std:
 using config = route_config<128, 1, 1, 8, softmax, top2_sum, float, float, std::int32_t, 16>;
 #elif MOE_ROUTER_CASE_IS(experts_above_512_with_8_lanes)
 using config = route_config<1024, 1, 1, 8, sigmoid, top2_sum, float, float, std::int32_t, 8>;
+#elif MOE_ROUTER_CASE_IS(device_pieces_before_sm80)  // compiled with -arch=sm_75
+}  // namespace
+#include <moe_router/warp/token_lanes.cuh>
+namespace {
+using config = route_config<256, 8, 4, 8>;
+#elif MOE_ROUTER_CASE_IS(reference_before_sm80)  // compiled with -arch=sm_75: must compile
+}  // namespace
+#include <moe_router/reference/reference_kernel.cuh>
+namespace {
+using config = route_config<256, 8, 4, 8>;
+[[maybe_unused]] cudaError_t reference_entry(const moe_router::route_params& p)
+{
+  return moe_router::route_reference(p);
+}
 #else
 #error "unknown or missing MOE_ROUTER_COMPILE_FAIL_CASE"
 #endif

@@ -2,11 +2,12 @@
 #
 # Compile one case of a negative compile test and check the outcome; run by CTest as
 #   cmake -DCOMPILER=... -DSOURCE=... -DINCLUDE_DIR=... -DCASE=... -DEXPECT=fail|pass
-#         [-DMESSAGE=...] [-DSOLE=ON] [-DHOST_COMPILER=...] -DOUTPUT=... -P expect_compile.cmake
+#         [-DMESSAGE=...] [-DSOLE=ON] [-DFLAGS=...] [-DHOST_COMPILER=...] -DOUTPUT=...
+#         -P expect_compile.cmake
 # EXPECT=fail: the compiler must fail, its output must contain MESSAGE (the static_assert's
-# text), and every error it reports must be a failed static assertion (no division by zero or
-# other noise after it); with SOLE, MESSAGE's must be the only one. EXPECT=pass: it must
-# succeed.
+# or #error's text), and every error it reports must be a failed static assertion or an #error
+# (no division by zero or other noise after it); with SOLE, MESSAGE's must be the only one.
+# EXPECT=pass: it must succeed. FLAGS: more compiler flags (a list).
 
 foreach(var COMPILER SOURCE INCLUDE_DIR CASE EXPECT OUTPUT)
   if(NOT DEFINED ${var})
@@ -18,6 +19,9 @@ set(command "${COMPILER}" -std=c++17 "-I${INCLUDE_DIR}" "-DMOE_ROUTER_COMPILE_FA
             -o "${OUTPUT}")
 if(HOST_COMPILER)
   list(APPEND command -ccbin "${HOST_COMPILER}")
+endif()
+if(FLAGS)
+  list(APPEND command ${FLAGS})
 endif()
 execute_process(COMMAND ${command} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
 file(REMOVE "${OUTPUT}")
@@ -39,12 +43,12 @@ elseif(EXPECT STREQUAL "fail")
                         "${command_line}\n${log}")
   endif()
   string(REGEX MATCHALL "error: " errors "${log}")
-  string(REGEX MATCHALL "error: static assertion failed" assertions "${log}")
+  string(REGEX MATCHALL "error: (static assertion failed|#error)" assertions "${log}")
   list(LENGTH errors error_count)
   list(LENGTH assertions assertion_count)
   if(NOT error_count EQUAL assertion_count)
     message(FATAL_ERROR "case ${CASE}: ${error_count} errors, of which only ${assertion_count} failed static "
-                        "assertions\n${command_line}\n${log}")
+                        "assertions or #errors\n${command_line}\n${log}")
   endif()
   if(SOLE AND NOT assertion_count EQUAL 1)
     message(FATAL_ERROR "case ${CASE}: ${assertion_count} failed static assertions where only \"${MESSAGE}\" "

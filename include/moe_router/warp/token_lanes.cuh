@@ -19,6 +19,13 @@
 
 #include <cstdint>
 
+// The warp pieces reduce with __reduce_max_sync and friends, which sm_80 brought; without this
+// check an older target fails with "identifier __reduce_max_sync is undefined".
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#error "moe_router's fused kernels and device pieces need sm_80 or later: build for a newer \
+architecture (CMAKE_CUDA_ARCHITECTURES, nvcc -arch); route_reference and host_route run on any"
+#endif
+
 namespace moe_router {
 
 /// The warp's member mask (all lanes).
