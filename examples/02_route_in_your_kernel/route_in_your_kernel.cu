@@ -366,9 +366,13 @@ cudaError_t run(bool& passed)
   cudaStream_t stream;
   MOE_ROUTER_CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
 
-  // The user kernel skips route_fused's checks, so validate its parameters once here.
-  if (!moe_router::validate_params(make_params(max_tokens, d.logits_fused, d.bias, d.weights_fused, d.ids_fused))) {
-    std::printf("invalid routing parameters: %s\n", moe_router::last_error_message());
+  // The user kernel skips route_fused's checks, so run them once here: the contract within the
+  // fused kernel's limits, and the shape and element types the kernel was compiled for.
+  const moe_router::route_params checked =
+    make_params(max_tokens, d.logits_fused, d.bias, d.weights_fused, d.ids_fused);
+  if (!moe_router::validate_params(checked, moe_router::fused_limits) || !config::matches(checked)) {
+    const char* reason = moe_router::last_error_message();
+    std::printf("invalid routing parameters: %s\n", *reason ? reason : "not the compiled configuration");
     passed = false;
     return cudaSuccess;
   }

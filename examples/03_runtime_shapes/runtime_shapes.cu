@@ -21,7 +21,8 @@
 //
 // Without a CUDA device it shows the host side: which kernel each call would run
 // (`default_route_table::contains`), the validation messages and the route_path::fused error
-// (neither needs a GPU), and the host reference's rows; it returns 0.
+// (neither needs a GPU), and the host reference's rows; it returns 0 (1 if one of those host
+// checks fails).
 
 #include <moe_router/cuda_error.cuh>
 #include <moe_router/dispatch.cuh>
@@ -400,7 +401,7 @@ int main()
     results.push_back(o);
   }
   // The fused and the reference kernel agree bit for bit (the contract), here on call a.
-  const bool bitwise = results[0].weights.size() == results[1].weights.size() &&
+  const bool bitwise = !results[0].weights.empty() && results[0].weights.size() == results[1].weights.size() &&
                        std::memcmp(results[0].weights.data(), results[1].weights.data(),
                                    results[0].weights.size() * sizeof(float)) == 0 &&
                        results[0].ids == results[1].ids;

@@ -125,8 +125,8 @@ std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const
   if (bias_in.has_value() && bias_in->defined()) {
     bias = bias_in->contiguous();
     check_same_device(bias, logits, "bias");
-    TORCH_CHECK(bias.numel() == E, "moe_router::route: bias must have num_experts (", E, ") elements (got ",
-                bias.numel(), ")");
+    TORCH_CHECK(bias.dim() == 1 && bias.numel() == E, "moe_router::route: bias must be 1-D [num_experts] (",
+                E, "; got ", bias.sizes(), ")");
     p.bias = bias.data_ptr();
     p.bias_type = to_data_type(bias.scalar_type(), "bias", false);
   }
@@ -136,8 +136,8 @@ std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const
     check_same_device(map, logits, "expert_map");
     TORCH_CHECK(map.scalar_type() == at::kInt, "moe_router::route: expert_map must be int32 (got ", map.scalar_type(),
                 ")");
-    TORCH_CHECK(map.numel() == E, "moe_router::route: expert_map must have num_experts (", E, ") elements (got ",
-                map.numel(), ")");
+    TORCH_CHECK(map.dim() == 1 && map.numel() == E, "moe_router::route: expert_map must be 1-D [num_experts] (",
+                E, "; got ", map.sizes(), ")");
     p.expert_map = map.data_ptr<int32_t>();
   }
   if (num_valid_tokens.has_value() && num_valid_tokens->defined()) {
@@ -178,10 +178,23 @@ std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const
   return {weights, ids};
 }
 
-/// Is there a fused kernel for this call? (The same lookup `route` makes; no GPU work.)
-bool is_compiled_cuda(const at::Tensor& logits, const std::optional<at::Tensor>& bias, int64_t topk,
-                      int64_t num_expert_group, int64_t topk_group, c10::string_view scoring_func,
-                      c10::string_view group_score, std::optional<at::ScalarType> ids_dtype)
+/// `route` on CPU tensors: the op runs on the GPU only; say so (rather than the dispatcher's
+/// "could not run ... with arguments from the CPU backend").
+std::tuple<at::Tensor, at::Tensor> route_cpu(const at::Tensor& logits, const std::optional<at::Tensor>&, int64_t,
+                                             int64_t, int64_t, bool, double, bool, int64_t,
+                                             const std::optional<at::Tensor>&, const std::optional<at::Tensor>&,
+                                             c10::string_view, c10::string_view, std::optional<at::ScalarType>,
+                                             c10::string_view, bool)
+{
+  TORCH_CHECK(false, "moe_router::route: logits must be a CUDA tensor (got one on ", logits.device(), ")");
+}
+
+/// Is there a fused kernel for this call? (The same lookup `route` makes; no GPU work, so it
+/// is registered for every device, meta and fake tensors included: it reads only shapes and
+/// element types.)
+bool is_compiled_any(const at::Tensor& logits, const std::optional<at::Tensor>& bias, int64_t topk,
+                     int64_t num_expert_group, int64_t topk_group, c10::string_view scoring_func,
+                     c10::string_view group_score, std::optional<at::ScalarType> ids_dtype)
 {
   moe_router::route_params p;
   p.num_experts = static_cast<int>(logits.size(-1));
@@ -192,7 +205,8 @@ bool is_compiled_cuda(const at::Tensor& logits, const std::optional<at::Tensor>&
   p.group_score = to_group_score(group_score);
   p.logits_type = to_data_type(logits.scalar_type(), "logits", true);
   if (bias.has_value() && bias->defined()) {
-    p.bias = bias->data_ptr();
+    static const float present = 0.0f;  // `contains` asks only whether there is a bias
+    p.bias = &present;
     p.bias_type = to_data_type(bias->scalar_type(), "bias", false);
   }
   p.ids_type = ids_dtype.value_or(at::kInt) == at::kLong ? moe_router::index_type::i64 : moe_router::index_type::i32;
@@ -214,8 +228,8 @@ TORCH_LIBRARY(moe_router, m)
       "str scoring_func=\"sigmoid\", str group_score=\"top2_sum\", ScalarType? ids_dtype=None) -> bool");
 }
 
-TORCH_LIBRARY_IMPL(moe_router, CUDA, m)
-{
-  m.impl("route", &route_cuda);
-  m.impl("is_compiled", &is_compiled_cuda);
-}
+TORCH_LIBRARY_IMPL(moe_router, CUDA, m) { m.impl("route", &route_cuda); }
+
+TORCH_LIBRARY_IMPL(moe_router, CPU, m) { m.impl("route", &route_cpu); }
+
+TORCH_LIBRARY_IMPL(moe_router, CompositeExplicitAutograd, m) { m.impl("is_compiled", &is_compiled_any); }

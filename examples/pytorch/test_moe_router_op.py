@@ -229,6 +229,29 @@ def test_errors_are_raised_with_the_reason(ops):
         moe_router_op.route(logits, topk=97, scoring_func="softmax")
     with pytest.raises(RuntimeError, match="scoring_func"):
         moe_router_op.route(logits, topk=4, scoring_func="tanh")
+    with pytest.raises(RuntimeError, match="logits must be a CUDA tensor"):
+        moe_router_op.route(logits.cpu(), topk=4, scoring_func="softmax")
+    shape = SHAPES["deepseek_v3"]
+    logits, bias = make_inputs(shape, 16, torch.float32)
+    args = route_args(shape)
+    with pytest.raises(RuntimeError, match="bias must be 1-D"):
+        moe_router_op.route(logits, bias.view(1, -1), **args)
+    with pytest.raises(RuntimeError, match="expert_map must be 1-D"):
+        identity = torch.arange(shape["E"], dtype=torch.int32, device="cuda").view(-1, 1)
+        moe_router_op.route(logits, bias, expert_map=identity, **args)
+
+
+def test_is_compiled_reads_only_shapes_and_types(ops):
+    """is_compiled does no GPU work: it answers the same for CUDA, CPU and meta tensors."""
+    shape = SHAPES["deepseek_v3"]
+    args = route_args(shape)
+    calls = [((args["topk"], args["num_expert_group"], args["topk_group"], "sigmoid", "top2_sum", None), True),
+             ((4, 1, 1, "softmax", "top2_sum", None), False)]
+    for device in ("cuda", "cpu", "meta"):
+        logits = torch.empty(3, shape["E"], device=device)
+        bias = torch.empty(shape["E"], device=device)
+        for call, expected in calls:
+            assert ops.is_compiled(logits, bias, *call) is expected, (device, call)
 
 
 def test_empty_batch(ops):
