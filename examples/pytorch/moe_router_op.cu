@@ -32,6 +32,11 @@
 
 namespace {
 
+/// An integer for a TORCH_CHECK message, as a string: streaming an int64_t into the message
+/// crashed the op built by torch's JIT (a segmentation fault where the check should have thrown;
+/// strings, devices and dtypes stream fine), so integers go through std::to_string.
+std::string num(int64_t v) { return std::to_string(v); }
+
 moe_router::data_type to_data_type(at::ScalarType t, const char* what, bool allow_half)
 {
   TORCH_CHECK(t == at::kFloat || t == at::kBFloat16 || (t == at::kHalf && allow_half), "moe_router::route: ", what,
@@ -89,13 +94,14 @@ std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const
                                               bool programmatic_dependent_launch)
 {
   TORCH_CHECK(logits_in.dim() == 2, "moe_router::route: logits must be 2-D [num_tokens, num_experts] (got ",
-              logits_in.dim(), "-D)");
+              num(logits_in.dim()), "-D)");
   TORCH_CHECK(logits_in.is_cuda(), "moe_router::route: logits must be a CUDA tensor");
   const int64_t T = logits_in.size(0), E = logits_in.size(1);
-  TORCH_CHECK(E >= 1 && E <= INT32_MAX, "moe_router::route: bad number of experts ", E);
-  TORCH_CHECK(topk >= 1 && topk <= INT32_MAX, "moe_router::route: topk must be >= 1 (got ", topk, ")");
+  TORCH_CHECK(E >= 1 && E <= INT32_MAX, "moe_router::route: bad number of experts ", num(E));
+  TORCH_CHECK(topk >= 1 && topk <= INT32_MAX, "moe_router::route: topk must be >= 1 (got ", num(topk), ")");
   TORCH_CHECK(num_fused_shared_experts >= 0 && num_fused_shared_experts <= INT32_MAX,
-              "moe_router::route: num_fused_shared_experts must be >= 0 (got ", num_fused_shared_experts, ")");
+              "moe_router::route: num_fused_shared_experts must be >= 0 (got ", num(num_fused_shared_experts),
+              ")");
 
   // Rows may be strided (a slice of a wider GEMM output); columns must be contiguous. A stride
   // below E (broadcast rows) is copied, since the library reads row_stride 0 as "E".
@@ -107,7 +113,7 @@ std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const
   const int64_t groups = num_expert_group <= 1 ? 1 : num_expert_group;
   const int64_t kept_groups = groups == 1 ? 1 : topk_group;
   TORCH_CHECK(groups <= INT32_MAX && kept_groups >= 1 && kept_groups <= INT32_MAX,
-              "moe_router::route: topk_group must be in [1, num_expert_group] (got ", topk_group, ")");
+              "moe_router::route: topk_group must be in [1, num_expert_group] (got ", num(topk_group), ")");
 
   moe_router::route_params p;
   p.num_experts = static_cast<int>(E);
@@ -126,7 +132,7 @@ std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const
     bias = bias_in->contiguous();
     check_same_device(bias, logits, "bias");
     TORCH_CHECK(bias.dim() == 1 && bias.numel() == E, "moe_router::route: bias must be 1-D [num_experts] (",
-                E, "; got ", bias.sizes(), ")");
+                num(E), "; got ", num(bias.dim()), "-D, ", num(bias.numel()), " elements)");
     p.bias = bias.data_ptr();
     p.bias_type = to_data_type(bias.scalar_type(), "bias", false);
   }
@@ -137,7 +143,7 @@ std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const
     TORCH_CHECK(map.scalar_type() == at::kInt, "moe_router::route: expert_map must be int32 (got ", map.scalar_type(),
                 ")");
     TORCH_CHECK(map.dim() == 1 && map.numel() == E, "moe_router::route: expert_map must be 1-D [num_experts] (",
-                E, "; got ", map.sizes(), ")");
+                num(E), "; got ", num(map.dim()), "-D, ", num(map.numel()), " elements)");
     p.expert_map = map.data_ptr<int32_t>();
   }
   if (num_valid_tokens.has_value() && num_valid_tokens->defined()) {
@@ -186,7 +192,9 @@ std::tuple<at::Tensor, at::Tensor> route_cpu(const at::Tensor& logits, const std
                                              c10::string_view, c10::string_view, std::optional<at::ScalarType>,
                                              c10::string_view, bool)
 {
-  TORCH_CHECK(false, "moe_router::route: logits must be a CUDA tensor (got one on ", logits.device(), ")");
+  TORCH_CHECK(logits.is_cuda(), "moe_router::route: logits must be a CUDA tensor (got one on ", logits.device(), ")");
+  TORCH_CHECK(false, "moe_router::route: called on the CPU with CUDA logits");  // the dispatcher never does
+  return {};
 }
 
 /// Is there a fused kernel for this call? (The same lookup `route` makes; no GPU work, so it

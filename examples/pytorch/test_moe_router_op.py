@@ -231,6 +231,11 @@ def test_errors_are_raised_with_the_reason(ops):
         moe_router_op.route(logits, topk=4, scoring_func="tanh")
     with pytest.raises(RuntimeError, match="logits must be a CUDA tensor"):
         moe_router_op.route(logits.cpu(), topk=4, scoring_func="softmax")
+    # (checks whose message holds an integer: these crashed the process before)
+    with pytest.raises(RuntimeError, match="topk must be >= 1"):
+        moe_router_op.route(logits, topk=0, scoring_func="softmax")
+    with pytest.raises(RuntimeError, match="logits must be 2-D"):
+        moe_router_op.route(logits.view(2, 8, -1), topk=4, scoring_func="softmax")
     shape = SHAPES["deepseek_v3"]
     logits, bias = make_inputs(shape, 16, torch.float32)
     args = route_args(shape)
