@@ -111,13 +111,21 @@ void bench_config(const char* name, const std::vector<std::int64_t>& token_count
       q.logits = logits[set];
       return q;
     };
-    // Time only a kernel that is right: the fused kernel must equal the reference bit for bit.
-    if (tokens <= 8192) {
+    // Time only a kernel that is right: the fused kernel must equal the reference bit for bit, at
+    // every size. Each writes over poisoned outputs (0xff bytes: NaN weights, ids -1), so that a
+    // slot one of them leaves unwritten cannot pass with what an earlier run left there.
+    {
       std::vector<float> fused_w(tokens * slots), ref_w(tokens * slots);
       std::vector<std::int32_t> fused_i(tokens * slots), ref_i(tokens * slots);
+      auto poison = [&] {
+        BENCH_CHECK(cudaMemsetAsync(weights, 0xff, fused_w.size() * sizeof(float), stream));
+        BENCH_CHECK(cudaMemsetAsync(ids, 0xff, fused_i.size() * sizeof(std::int32_t), stream));
+      };
+      poison();
       BENCH_CHECK(moe_router::route_fused<Config>(params(0), stream));
       BENCH_CHECK(cudaMemcpyAsync(fused_w.data(), weights, fused_w.size() * 4, cudaMemcpyDeviceToHost, stream));
       BENCH_CHECK(cudaMemcpyAsync(fused_i.data(), ids, fused_i.size() * 4, cudaMemcpyDeviceToHost, stream));
+      poison();
       BENCH_CHECK(moe_router::route_reference(params(0), stream));
       BENCH_CHECK(cudaMemcpyAsync(ref_w.data(), weights, ref_w.size() * 4, cudaMemcpyDeviceToHost, stream));
       BENCH_CHECK(cudaMemcpyAsync(ref_i.data(), ids, ref_i.size() * 4, cudaMemcpyDeviceToHost, stream));
@@ -126,6 +134,11 @@ void bench_config(const char* name, const std::vector<std::int64_t>& token_count
           std::memcmp(fused_i.data(), ref_i.data(), fused_i.size() * 4) != 0) {
         std::printf("FAILED: %s %lld tokens: the fused kernel differs from the reference kernel\n", name,
                     static_cast<long long>(tokens));
+        std::exit(1);
+      }
+      // Both may have left the same slot poisoned (no row here is padding, so no id is -1).
+      if (std::find(fused_i.begin(), fused_i.end(), -1) != fused_i.end()) {
+        std::printf("FAILED: %s %lld tokens: an output slot was not written\n", name, static_cast<long long>(tokens));
         std::exit(1);
       }
     }
