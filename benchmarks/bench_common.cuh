@@ -87,7 +87,9 @@ double time_per_call_us(Launch launch, int input_sets, int replays, cudaStream_t
   BENCH_CHECK(cudaEventDestroy(stop));
   BENCH_CHECK(cudaGraphExecDestroy(exec));
   BENCH_CHECK(cudaGraphDestroy(graph));
-  return 1000.0 * ms[replays / 2] / launches_per_graph;
+  // The median: the middle replay, or the mean of the two middle ones for an even count.
+  const double median = replays % 2 != 0 ? ms[replays / 2] : 0.5 * (ms[replays / 2 - 1] + ms[replays / 2]);
+  return 1000.0 * median / launches_per_graph;
 }
 
 /// How many copies of a set of `set_bytes` of logits the timed launches rotate over: 1 when it
