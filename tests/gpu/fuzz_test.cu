@@ -60,7 +60,8 @@ struct fused_config {
   group_score_kind group_score;
   data_type logits_type, bias_type;
   index_type ids_type;
-  cudaError_t (*launch)(const route_params&, cudaStream_t);
+  bool half_warp, tiled;  ///< it has the half-warp (16 lanes) / tiled (8 lanes) kernel too
+  cudaError_t (*launch)(const route_params&, cudaStream_t, launch_options);  ///< `fused_launch`
 };
 
 std::string config_name(const char* prefix, int E, int G, int TG, int K, scoring_func s, group_score_kind g,
@@ -72,8 +73,10 @@ std::string config_name(const char* prefix, int E, int G, int TG, int K, scoring
   return name;
 }
 
+using fused_launch = cudaError_t (*)(const route_params&, cudaStream_t, launch_options);
+
 template <class Config>
-fused_config describe_config(const char* prefix, cudaError_t (*launch)(const route_params&, cudaStream_t))
+fused_config describe_config(const char* prefix, fused_launch launch)
 {
   return {
       config_name(prefix, Config::num_experts, Config::num_groups, Config::topk_group, Config::topk, Config::scoring,
@@ -87,14 +90,16 @@ fused_config describe_config(const char* prefix, cudaError_t (*launch)(const rou
       Config::logits_data_type,
       Config::bias_data_type,
       Config::ids_index_type,
+      fused_half_warp_available<Config>(),
+      fused_tiled_available<Config>(),
       launch};
 }
 
 /// `route<default_route_table>` with `route_path::fused`, which must report the fused kernel.
-cudaError_t table_fused_entry(const route_params& p, cudaStream_t stream)
+cudaError_t table_fused_entry(const route_params& p, cudaStream_t stream, launch_options options)
 {
   route_kernel ran = route_kernel::none;
-  const cudaError_t status = call_route_default_table(p, stream, route_path::fused, &ran);
+  const cudaError_t status = call_route_default_table(p, stream, route_path::fused, &ran, options);
   if (status == cudaSuccess && p.num_tokens > 0) REQUIRE(ran == route_kernel::fused);
   return status;
 }
@@ -110,8 +115,9 @@ void add_table_entries(std::vector<fused_config>& out, route_table<Configs...>*)
 template <class Config>
 void add_instantiated(std::vector<fused_config>& out)
 {
-  out.push_back(describe_config<Config>(
-      "extra ", [](const route_params& p, cudaStream_t stream) { return route_fused<Config>(p, stream); }));
+  out.push_back(describe_config<Config>("extra ", [](const route_params& p, cudaStream_t stream, launch_options o) {
+    return route_fused<Config>(p, stream, o);
+  }));
 }
 
 constexpr scoring_func sigmoid = scoring_func::sigmoid;
@@ -262,6 +268,7 @@ void maybe_poison_bias(test_rng& rng, test_case& c)
 
 struct fuzz_stats {
   std::int64_t cases = 0, fused_cases = 0, runtime_cases = 0, rows = 0, near_tie_rows = 0;
+  std::int64_t half_warp_runs = 0, tiled_runs = 0;  ///< fused cases run again with 16 / 8 lanes forced
   int max_weight_ulps = 0;
   std::set<std::string> fused_seen;
   std::set<std::tuple<int, int, int, int, int, int>> shapes_seen;
@@ -323,8 +330,20 @@ void run_case(std::uint64_t seed, std::uint64_t index, fuzz_stats& stats)
   const route_outputs reference = dev.run(reference_entry);
   MOE_ROUTER_REQUIRE_OK(check_invariants(c, reference));
   if (fused) {
-    const route_outputs fused_out = dev.run(config->launch);
-    MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, fused_out, reference, "fused kernel", "reference kernel"));
+    // As route_fused picks the kernel by batch size, then each other kernel the configuration has
+    // forced: the batches drawn here are mostly below the sizes that pick the half-warp and tiled
+    // kernels (rows whose stride is not 16-byte aligned run the warp kernel even then).
+    for (const int lanes : {0, 16, 8}) {
+      if ((lanes == 16 && !config->half_warp) || (lanes == 8 && !config->tiled)) continue;
+      INFO("launch_options::token_lanes = " << lanes);
+      launch_options options;
+      options.token_lanes = lanes;
+      const route_outputs fused_out =
+        dev.run([&](const route_params& p, cudaStream_t stream) { return config->launch(p, stream, options); });
+      MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, fused_out, reference, "fused kernel", "reference kernel"));
+      stats.half_warp_runs += lanes == 16;
+      stats.tiled_runs += lanes == 8;
+    }
     ++stats.fused_cases;
     stats.fused_seen.insert(config->name);
   } else {
@@ -359,13 +378,19 @@ TEST_CASE("fused == reference bit for bit and reference ~ host on random shapes,
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   std::printf(
-      "fuzz summary: %lld cases (%lld fused vs reference, %lld reference vs host only), %lld rows, "
+      "fuzz summary: %lld cases (%lld fused vs reference, of them %lld with 16 and %lld with 8 lanes forced too, %lld "
+      "reference vs host only), %lld rows, "
       "%zu configurations (%zu fused, %zu runtime shapes), %lld near-tie rows, weights within %d ulp of the "
       "host, seed 0x%016llx, %.1f s\n",
       static_cast<long long>(stats.cases), static_cast<long long>(stats.fused_cases),
+      static_cast<long long>(stats.half_warp_runs), static_cast<long long>(stats.tiled_runs),
       static_cast<long long>(stats.runtime_cases), static_cast<long long>(stats.rows),
       stats.fused_seen.size() + stats.shapes_seen.size(), stats.fused_seen.size(), stats.shapes_seen.size(),
       static_cast<long long>(stats.near_tie_rows), stats.max_weight_ulps, static_cast<unsigned long long>(seed),
       seconds);
-  if (!single) CHECK(stats.fused_seen.size() == fused_configs().size());
+  if (!single) {
+    CHECK(stats.fused_seen.size() == fused_configs().size());
+    CHECK(stats.half_warp_runs > 0);
+    CHECK(stats.tiled_runs > 0);
+  }
 }

@@ -223,4 +223,62 @@ TEST_CASE("the screened tiled kernel equals the reference kernel on near ties", 
   check_near_ties<glm_4_5_config<>>("GLM-4.5 (20 experts a lane)", 5);
 }
 
+/// 256 experts in 4 groups of 64: with 8 lanes a token, a group spans two lanes of 32 experts.
+using two_lane_groups_config = route_config<256, 4, 2, 8>;
+
+/**
+ * @brief Rows where one lane of a strong group holds a NaN logit: the screened keys of that lane
+ * then say nothing of its two best, while the group's other lane has only low scores. In row t,
+ * group t mod 4 has two high logits (4 and 3.9) and a NaN in its first lane and -4 everywhere
+ * else; the other groups hold logits in [0, 1.5]; the bias is the harness's random one. Exactly,
+ * that group's score is about 1.96 plus its two experts' bias, mostly the highest; from the
+ * screened keys merged over its lanes it would look the lowest. (Before the fix in
+ * warp_select_groups the tiled kernel chose other groups for such rows: on an H100 this case
+ * failed at row 2.)
+ */
+test_case nan_in_two_lane_group_case(std::int64_t tokens, std::uint64_t seed)
+{
+  using Config = two_lane_groups_config;
+  case_desc d = config_desc<Config>("NaN in one lane of a two-lane group");
+  d.num_tokens = tokens;
+  d.renormalize = true;
+  d.scale_output = true;
+  d.routed_scaling_factor = 2.5f;
+  d.num_shared_slots = 1;
+  test_case c = make_case(d, seed);
+  test_rng rng(derive_seed(seed, 3));
+  constexpr int E = Config::num_experts, group_size = E / Config::num_groups;
+  std::vector<float> row(static_cast<std::size_t>(E));
+  for (std::int64_t t = 0; t < tokens; ++t) {
+    const int best = static_cast<int>(t % Config::num_groups);
+    for (int e = 0; e < E; ++e) {
+      const int group = e / group_size;
+      float x = static_cast<float>(rng.uniform(0.0, 1.5));
+      if (group == best) x = -4.0f;
+      row[static_cast<std::size_t>(e)] = x;
+    }
+    const int first = best * group_size + static_cast<int>(rng.below(group_size / 2 - 3));
+    row[static_cast<std::size_t>(first)] = 4.0f;
+    row[static_cast<std::size_t>(first + 1)] = std::nanf("");
+    row[static_cast<std::size_t>(first + 2)] = 3.9f;
+    std::memcpy(c.logits.data() + static_cast<std::size_t>(t * E) * sizeof(float), row.data(),
+                row.size() * sizeof(float));
+  }
+  return c;
+}
+
+TEST_CASE("a NaN in one lane of a group that spans lanes leaves the screened tiled kernel exact", "[screening]")
+{
+  static_assert(two_lane_groups_config::template with_token_lanes<8>::lanes_per_group == 2,
+                "the case needs groups of two lanes in the tiled kernel");
+  const test_case c = nan_in_two_lane_group_case(4099, derive_seed(base_seed(), 6));
+  INFO(c.describe() << "\nreplay with " << replay_note());
+  const route_outputs reference = run_device(c, reference_entry);
+  const route_outputs tiled = run_device(c, fused_entry<two_lane_groups_config, 8>);
+  MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, tiled, reference, "fused (tiled, screened)", "reference"));
+  MOE_ROUTER_REQUIRE_OK(check_invariants(c, tiled));
+  std::printf("  %-40s %lld rows: tiled == reference\n", "NaN in one lane of a two-lane group",
+              static_cast<long long>(c.num_tokens()));
+}
+
 }  // namespace screening_test

@@ -141,6 +141,17 @@ __device__ __forceinline__ void warp_select_groups(int lane, lane_candidates& c)
         low = __fadd_rd(low, screen_lower(s));
         high = __fadd_ru(high, screen_upper(s));
       }
+      // A lane with a NaN among its screened keys offers nan_key twice: its two best are not
+      // known (its other experts' exact keys may be anything). Where a group spans several
+      // lanes the merge above puts the other lanes' keys in its place, which still bound the
+      // group's score from below but no longer from above: so nothing bounds it from above.
+      // (With one lane a group, the merged keys are that lane's, and a NaN stays NaN.)
+      if constexpr (L > 1) {
+        bool unknown = c.best == nan_key;
+#pragma unroll
+        for (int offset = 1; offset < L; offset *= 2) unknown |= __shfl_xor_sync(full_warp_mask, unknown, offset) != 0;
+        if (unknown) high = __int_as_float(0x7fffffff);
+      }
       const std::uint32_t kept_low = token_min<Config>(c.kept ? screen_lower_key(low) : ~0u);
       const std::uint32_t dropped_high =
         token_max<Config>(c.kept || group >= Config::num_groups ? excluded_key : screen_upper_key(high));
