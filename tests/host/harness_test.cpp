@@ -242,6 +242,30 @@ TEST_CASE("the comparison with the host catches wrong ids and weights", "[harnes
   }
 }
 
+TEST_CASE("the comparison with the host catches a padding row that differs", "[harness]")
+{
+  case_desc d = small_desc(64, 4, 2, 6, scoring_func::sigmoid, 8);
+  d.flavour = input_flavour::random;
+  d.num_shared_slots = 1;
+  d.has_num_valid = true;
+  d.num_valid_tokens = 5;  // rows 5, 6 and 7 are padding
+  const test_case c = make_case(d, 99);
+  const route_outputs host = run_host(c);
+  REQUIRE(host.id(6, 0) == -1);
+  CHECK(check_against_host(c, host, host).ok);
+  for (const int slot : {0, 6}) {  // a routed slot and the shared slot of padding row 6
+    INFO("slot " << slot);
+    route_outputs id = host;
+    id.ids[static_cast<std::size_t>(6 * 7 + slot)] = 3;
+    const check_result r = check_against_host(c, id, host);
+    CHECK_FALSE(r.ok);
+    CHECK(r.message.find("padding differs") != std::string::npos);
+    route_outputs weight = host;
+    weight.weights[static_cast<std::size_t>(6 * 7 + slot)] = -0.0f;  // 0 is +0.0 in every padding slot
+    CHECK_FALSE(check_against_host(c, weight, host).ok);
+  }
+}
+
 TEST_CASE("the near-tie analysis keeps exact ties in index order and lets near ties flip", "[harness]")
 {
   case_desc d = small_desc(16, 1, 1, 4, scoring_func::sigmoid, 1);
