@@ -146,6 +146,20 @@ TEST_CASE("screen_lower and screen_upper hold the exact key between them", "[scr
   CHECK(count == 0);
 }
 
+/// The options of the screened cases below (DeepSeek-V3's as vLLM runs it): renormalize,
+/// scale_output with 2.5, one shared slot; `tokens` rows, made by the case itself.
+template <class Config>
+case_desc screened_desc(const char* label, std::int64_t tokens)
+{
+  case_desc d = config_desc<Config>(label);
+  d.num_tokens = tokens;
+  d.renormalize = true;
+  d.scale_output = true;
+  d.routed_scaling_factor = 2.5f;
+  d.num_shared_slots = 1;
+  return d;
+}
+
 /**
  * @brief A case of `Config` (fp32 logits and bias) whose rows defeat the screen. The bias is
  * random; in each row the scores are set so that the choice keys s + b of some experts (every
@@ -159,13 +173,7 @@ test_case near_tie_case(std::int64_t tokens, std::uint64_t seed)
 {
   static_assert(Config::logits_data_type == data_type::f32 && Config::bias_data_type == data_type::f32,
                 "near ties need fp32 logits and bias");
-  case_desc d = config_desc<Config>("near ties");
-  d.num_tokens = tokens;
-  d.renormalize = true;
-  d.scale_output = true;
-  d.routed_scaling_factor = 2.5f;
-  d.num_shared_slots = 1;
-  test_case c = make_case(d, seed);
+  test_case c = make_case(screened_desc<Config>("near ties", tokens), seed);
   test_rng rng(derive_seed(seed, 2));
   const int E = Config::num_experts;
   std::vector<float> bias(static_cast<std::size_t>(E));
@@ -239,13 +247,7 @@ using two_lane_groups_config = route_config<256, 4, 2, 8>;
 test_case nan_in_two_lane_group_case(std::int64_t tokens, std::uint64_t seed)
 {
   using Config = two_lane_groups_config;
-  case_desc d = config_desc<Config>("NaN in one lane of a two-lane group");
-  d.num_tokens = tokens;
-  d.renormalize = true;
-  d.scale_output = true;
-  d.routed_scaling_factor = 2.5f;
-  d.num_shared_slots = 1;
-  test_case c = make_case(d, seed);
+  test_case c = make_case(screened_desc<Config>("NaN in one lane of a two-lane group", tokens), seed);
   test_rng rng(derive_seed(seed, 3));
   constexpr int E = Config::num_experts, group_size = E / Config::num_groups;
   std::vector<float> row(static_cast<std::size_t>(E));
