@@ -86,7 +86,7 @@ MOE_ROUTER_HD std::uint16_t generated_bf16(std::uint64_t seed, std::uint64_t i)
   const float v = static_cast<float>(static_cast<std::int64_t>(x % 12289) - 6144) / 1024.0f;  // multiples of 2^-10
   std::uint32_t bits;
   std::memcpy(&bits, &v, sizeof bits);
-  return static_cast<std::uint16_t>(bits >> 16);  // exact: at most 13 significant bits
+  return static_cast<std::uint16_t>(bits >> 16);  // truncated to bf16; the host's copy takes the same bits
 }
 
 __global__ void generate_logits(std::uint16_t* logits, std::int64_t count, std::uint64_t seed)
@@ -107,8 +107,12 @@ __global__ void fill_outputs(float* weights, std::int32_t* ids, std::int64_t cou
 
 /// Count the rows that break the invariants (routed ids distinct and in [0, E), weights written,
 /// finite and >= 0, the shared slot id E; padding rows -1 / 0), and record the first of them.
+/// The call renormalizes and scales by `factor`, and no chosen score is 0 (logits in [-6, 6]):
+/// the routed weights must sum to `factor` and the shared slot's weight, that sum over `factor`,
+/// to 1, both within a relative 1e-5 (a few roundings of K divisions and products).
 __global__ void count_bad_rows(const float* weights, const std::int32_t* ids, std::int64_t tokens, std::int64_t valid,
-                               int E, int K, int slots, unsigned long long* bad, unsigned long long* first_bad)
+                               int E, int K, int slots, float factor, unsigned long long* bad,
+                               unsigned long long* first_bad)
 {
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t t = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < tokens; t += step) {
@@ -118,11 +122,14 @@ __global__ void count_bad_rows(const float* weights, const std::int32_t* ids, st
     if (t >= valid) {
       for (int k = 0; k < slots; ++k) ok = ok && id[k] == -1 && __float_as_uint(w[k]) == 0u;
     } else {
+      float sum = 0.0f;
       for (int k = 0; k < K; ++k) {
         ok = ok && id[k] >= 0 && id[k] < E && w[k] >= 0.0f && w[k] <= 1e30f;
         for (int j = 0; j < k; ++j) ok = ok && id[j] != id[k];
+        sum += w[k];
       }
-      for (int k = K; k < slots; ++k) ok = ok && id[k] == E && __float_as_uint(w[k]) != weight_poison;
+      ok = ok && fabsf(sum - factor) <= 1e-5f * factor;
+      for (int k = K; k < slots; ++k) ok = ok && id[k] == E && fabsf(w[k] - 1.0f) <= 1e-5f;
     }
     if (!ok) {
       atomicAdd(bad, 1ull);
@@ -256,7 +263,8 @@ TEST_CASE("logits of more than 2^31 elements: the fused kernel indexes them with
 
   // every row keeps the invariants
   device_array<unsigned long long> counters(std::vector<unsigned long long>{0ull, ~0ull});
-  count_bad_rows<<<2048, 256>>>(weights, ids, T, valid, E, K, slots, counters.data(), counters.data() + 1);
+  count_bad_rows<<<2048, 256>>>(weights, ids, T, valid, E, K, slots, p.routed_scaling_factor, counters.data(),
+                                counters.data() + 1);
   MOE_ROUTER_TEST_CUDA(cudaGetLastError());
   const std::vector<unsigned long long> found = counters.download();
   INFO(found[0] << " rows break the invariants, the first is row " << found[1]);
