@@ -1,0 +1,130 @@
+/*
+ * Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+ */
+
+// The launchers' first call of a process made inside a stream capture. `route_fused` sets each
+// kernel up on its first call on a device (the shared-memory attribute of a block of more than
+// 48 KiB, the occupancy, the kernel's attributes), and with lazy loading that first call also
+// loads the kernel. An engine may first reach a kernel while it captures a CUDA graph, and
+// PyTorch's `torch.cuda.graph` captures in cudaStreamCaptureModeGlobal, the strictest mode, by
+// default. Each kernel below is called for the first time in this process inside such a
+// capture; the capture must stay valid, and the replayed graph must route as the reference
+// kernel does outside any capture, bit for bit.
+
+#include "support/test_harness.cuh"
+
+#include <moe_router/error.hpp>
+#include <moe_router/model_configs.cuh>
+#include <moe_router/reference/reference_kernel.cuh>
+#include <moe_router/route.cuh>
+
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <functional>
+
+namespace {
+
+using namespace moe_router;
+using namespace moe_router::test;
+
+// 512 experts, top-8, bf16 logits: a tiled kernel of more than 48 KiB a block, whose setup sets
+// cudaFuncAttributeMaxDynamicSharedMemorySize (no compiled model shape needs it).
+using large_tile_config =
+  route_config<512, 1, 1, 8, scoring_func::sigmoid, group_score_kind::top2_sum, __nv_bfloat16, float, std::int32_t>;
+static_assert(sizeof(tiled_block_storage<large_tile_config::with_token_lanes<8>>) > 48 * 1024,
+              "the test needs a tiled kernel with more than 48 KiB of shared memory a block");
+static_assert(fused_half_warp_available<deepseek_v3_config<>>() && fused_tiled_available<deepseek_v3_config<>>(),
+              "the test forces DeepSeek-V3's half-warp and tiled kernels");
+
+using entry_fn = std::function<cudaError_t(const route_params&, cudaStream_t)>;
+
+template <class Config>
+entry_fn fused_with_lanes(int lanes)
+{
+  return [lanes](const route_params& p, cudaStream_t stream) {
+    launch_options options;
+    options.token_lanes = lanes;
+    return route_fused<Config>(p, stream, options);
+  };
+}
+
+case_desc desc_of(const char* label, int E, int G, int TG, int K, data_type logits, std::int64_t tokens)
+{
+  case_desc d;
+  d.label = label;
+  d.num_experts = E;
+  d.num_groups = G;
+  d.topk_group = TG;
+  d.topk = K;
+  d.scoring = scoring_func::sigmoid;
+  d.logits_type = logits;
+  d.has_bias = true;
+  d.renormalize = true;
+  d.scale_output = true;
+  d.routed_scaling_factor = 2.5f;
+  d.num_shared_slots = 1;
+  d.has_num_valid = true;
+  d.num_valid_tokens = static_cast<std::int32_t>(tokens - 5);
+  d.num_tokens = tokens;
+  d.flavour = input_flavour::nasty;
+  return d;
+}
+
+/// `entry`'s first call, captured in global mode on a fresh stream, replayed twice over
+/// poisoned outputs; each replay must equal the reference kernel's run outside the capture.
+void check_first_call_captured(const test_case& c, const entry_fn& entry, const char* what)
+{
+  INFO(what << ": " << c.describe());
+  device_case dev(c);
+  cuda_stream stream;
+  cuda_graph graph;
+  MOE_ROUTER_TEST_CUDA(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeGlobal));
+  const cudaError_t status = entry(dev.params(), stream.get());
+  const std::string reason = last_error_message();
+  const cudaError_t ended = cudaStreamEndCapture(stream.get(), &graph.graph);
+  INFO("the call while capturing returned " << cudaGetErrorName(status) << ": " << reason
+                                            << "; cudaStreamEndCapture returned " << cudaGetErrorName(ended));
+  REQUIRE(status == cudaSuccess);
+  REQUIRE(ended == cudaSuccess);
+  MOE_ROUTER_TEST_CUDA(cudaGetLastError());
+  cuda_graph_exec exec;
+  MOE_ROUTER_TEST_CUDA(cudaGraphInstantiate(&exec.exec, graph.graph, 0));
+
+  const route_outputs reference =
+    run_device(c, [](const route_params& p, cudaStream_t s) { return route_reference(p, s); });
+  for (int replay = 0; replay < 2; ++replay) {
+    INFO("replay " << replay);
+    dev.poison();
+    MOE_ROUTER_TEST_CUDA(cudaGraphLaunch(exec.exec, stream.get()));
+    stream.synchronize();
+    MOE_ROUTER_TEST_CUDA(cudaGetLastError());
+    const route_outputs replayed = dev.download();
+    MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, replayed, reference, "captured first call", "reference"));
+    MOE_ROUTER_REQUIRE_OK(check_invariants(c, replayed));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("each launcher's first call of the process may be inside a global-mode stream capture", "[capture]")
+{
+  INFO("replay with " << replay_note());
+  const test_case ds = make_case(desc_of("DeepSeek-V3 fp32", 256, 8, 4, 8, data_type::f32, 1003),
+                                 derive_seed(base_seed(), 1));
+  const test_case large = make_case(desc_of("512 experts top-8 bf16", 512, 1, 1, 8, data_type::bf16, 2001),
+                                    derive_seed(base_seed(), 2));
+  // The reference kernel first: its first call here is inside the capture too.
+  check_first_call_captured(ds, [](const route_params& p, cudaStream_t s) { return route_reference(p, s); },
+                            "route_reference");
+  check_first_call_captured(ds, fused_with_lanes<deepseek_v3_config<>>(32), "route_fused, warp kernel");
+  check_first_call_captured(ds, fused_with_lanes<deepseek_v3_config<>>(16), "route_fused, half-warp kernel");
+  check_first_call_captured(ds, fused_with_lanes<deepseek_v3_config<>>(8), "route_fused, tiled kernel");
+  check_first_call_captured(large, fused_with_lanes<large_tile_config>(8),
+                            "route_fused, tiled kernel of more than 48 KiB a block");
+  check_first_call_captured(ds, [](const route_params& p, cudaStream_t s) {
+    return route<default_route_table>(p, s, route_path::automatic);
+  }, "route<default_route_table>");
+}
