@@ -11,57 +11,32 @@
 // capture; the capture must stay valid, and the replayed graph must route as the reference
 // kernel does outside any capture, bit for bit.
 
-#include "support/test_harness.cuh"
+#include "gpu/fused_test_common.cuh"
 
+#include <moe_router/dispatch.cuh>
 #include <moe_router/error.hpp>
 #include <moe_router/model_configs.cuh>
-#include <moe_router/reference/reference_kernel.cuh>
-#include <moe_router/route.cuh>
 
-#include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 #include <catch2/catch.hpp>
 
 #include <cstdint>
-#include <functional>
+#include <string>
 
 namespace {
 
 using namespace moe_router;
 using namespace moe_router::test;
 
-// 512 experts, top-8, bf16 logits: a tiled kernel of more than 48 KiB a block, whose setup sets
-// cudaFuncAttributeMaxDynamicSharedMemorySize (no compiled model shape needs it).
-using large_tile_config =
-  route_config<512, 1, 1, 8, scoring_func::sigmoid, group_score_kind::top2_sum, __nv_bfloat16, float, std::int32_t>;
-static_assert(sizeof(tiled_block_storage<large_tile_config::with_token_lanes<8>>) > 48 * 1024,
-              "the test needs a tiled kernel with more than 48 KiB of shared memory a block");
 static_assert(fused_half_warp_available<deepseek_v3_config<>>() && fused_tiled_available<deepseek_v3_config<>>(),
               "the test forces DeepSeek-V3's half-warp and tiled kernels");
 
-using entry_fn = std::function<cudaError_t(const route_params&, cudaStream_t)>;
+using entry_fn = cudaError_t (*)(const route_params&, cudaStream_t);
 
 template <class Config>
-entry_fn fused_with_lanes(int lanes)
+case_desc desc_of(const char* label, std::int64_t tokens)
 {
-  return [lanes](const route_params& p, cudaStream_t stream) {
-    launch_options options;
-    options.token_lanes = lanes;
-    return route_fused<Config>(p, stream, options);
-  };
-}
-
-case_desc desc_of(const char* label, int E, int G, int TG, int K, data_type logits, std::int64_t tokens)
-{
-  case_desc d;
-  d.label = label;
-  d.num_experts = E;
-  d.num_groups = G;
-  d.topk_group = TG;
-  d.topk = K;
-  d.scoring = scoring_func::sigmoid;
-  d.logits_type = logits;
-  d.has_bias = true;
+  case_desc d = config_desc<Config>(label);
   d.renormalize = true;
   d.scale_output = true;
   d.routed_scaling_factor = 2.5f;
@@ -73,9 +48,14 @@ case_desc desc_of(const char* label, int E, int G, int TG, int K, data_type logi
   return d;
 }
 
+cudaError_t table_entry(const route_params& p, cudaStream_t stream)
+{
+  return route<default_route_table>(p, stream, route_path::automatic);
+}
+
 /// `entry`'s first call, captured in global mode on a fresh stream, replayed twice over
 /// poisoned outputs; each replay must equal the reference kernel's run outside the capture.
-void check_first_call_captured(const test_case& c, const entry_fn& entry, const char* what)
+void check_first_call_captured(const test_case& c, entry_fn entry, const char* what)
 {
   INFO(what << ": " << c.describe());
   device_case dev(c);
@@ -93,8 +73,7 @@ void check_first_call_captured(const test_case& c, const entry_fn& entry, const 
   cuda_graph_exec exec;
   MOE_ROUTER_TEST_CUDA(cudaGraphInstantiate(&exec.exec, graph.graph, 0));
 
-  const route_outputs reference =
-    run_device(c, [](const route_params& p, cudaStream_t s) { return route_reference(p, s); });
+  const route_outputs reference = run_device(c, reference_entry);
   for (int replay = 0; replay < 2; ++replay) {
     INFO("replay " << replay);
     dev.poison();
@@ -112,19 +91,16 @@ void check_first_call_captured(const test_case& c, const entry_fn& entry, const 
 TEST_CASE("each launcher's first call of the process may be inside a global-mode stream capture", "[capture]")
 {
   INFO("replay with " << replay_note());
-  const test_case ds = make_case(desc_of("DeepSeek-V3 fp32", 256, 8, 4, 8, data_type::f32, 1003),
-                                 derive_seed(base_seed(), 1));
-  const test_case large = make_case(desc_of("512 experts top-8 bf16", 512, 1, 1, 8, data_type::bf16, 2001),
-                                    derive_seed(base_seed(), 2));
+  using deepseek_v3 = deepseek_v3_config<>;
+  const test_case ds = make_case(desc_of<deepseek_v3>("DeepSeek-V3 fp32", 1003), derive_seed(base_seed(), 1));
+  const test_case large =
+    make_case(desc_of<large_tile_config>("512 experts top-8 bf16", 2001), derive_seed(base_seed(), 2));
   // The reference kernel first: its first call here is inside the capture too.
-  check_first_call_captured(ds, [](const route_params& p, cudaStream_t s) { return route_reference(p, s); },
-                            "route_reference");
-  check_first_call_captured(ds, fused_with_lanes<deepseek_v3_config<>>(32), "route_fused, warp kernel");
-  check_first_call_captured(ds, fused_with_lanes<deepseek_v3_config<>>(16), "route_fused, half-warp kernel");
-  check_first_call_captured(ds, fused_with_lanes<deepseek_v3_config<>>(8), "route_fused, tiled kernel");
-  check_first_call_captured(large, fused_with_lanes<large_tile_config>(8),
+  check_first_call_captured(ds, reference_entry, "route_reference");
+  check_first_call_captured(ds, fused_entry<deepseek_v3, 32>, "route_fused, warp kernel");
+  check_first_call_captured(ds, fused_entry<deepseek_v3, 16>, "route_fused, half-warp kernel");
+  check_first_call_captured(ds, fused_entry<deepseek_v3, 8>, "route_fused, tiled kernel");
+  check_first_call_captured(large, fused_entry<large_tile_config, 8>,
                             "route_fused, tiled kernel of more than 48 KiB a block");
-  check_first_call_captured(ds, [](const route_params& p, cudaStream_t s) {
-    return route<default_route_table>(p, s, route_path::automatic);
-  }, "route<default_route_table>");
+  check_first_call_captured(ds, table_entry, "route<default_route_table>");
 }

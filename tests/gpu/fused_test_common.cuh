@@ -13,6 +13,7 @@
 #include <moe_router/reference/reference_kernel.cuh>
 #include <moe_router/route.cuh>
 
+#include <cuda_bf16.h>
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -54,6 +55,14 @@ cudaError_t fused_entry(const route_params& p, cudaStream_t stream)
 }
 
 inline cudaError_t reference_entry(const route_params& p, cudaStream_t stream) { return route_reference(p, stream); }
+
+/// 512 experts, top-8, sigmoid, bf16 logits: a tiled kernel of more than 48 KiB of shared memory
+/// a block (no compiled model shape needs that much), whose setup in `route_fused` sets
+/// cudaFuncAttributeMaxDynamicSharedMemorySize.
+using large_tile_config =
+  route_config<512, 1, 1, 8, scoring_func::sigmoid, group_score_kind::top2_sum, __nv_bfloat16, float, std::int32_t>;
+static_assert(sizeof(tiled_block_storage<large_tile_config::with_token_lanes<8>>) > 48 * 1024,
+              "large_tile_config must have a tiled kernel with more than 48 KiB of shared memory a block");
 
 /// Token counts the cases cycle through: empty, one, around a warp, past one wave of the
 /// persistent grid (132 SMs x 8 blocks x 4 warps on an H100), so that warps loop, and enough

@@ -9,13 +9,10 @@
 // than any compiled model shape, so it also covers that attribute on a single device. Each
 // device routes after the ones before it, fused against the reference kernel, bit for bit.
 
-#include "support/test_harness.cuh"
+#include "gpu/fused_test_common.cuh"
 
 #include <moe_router/error.hpp>
-#include <moe_router/reference/reference_kernel.cuh>
-#include <moe_router/route.cuh>
 
-#include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 #include <catch2/catch.hpp>
 
@@ -26,22 +23,9 @@ namespace {
 using namespace moe_router;
 using namespace moe_router::test;
 
-using large_tile_config =
-  route_config<512, 1, 1, 8, scoring_func::sigmoid, group_score_kind::top2_sum, __nv_bfloat16, float, std::int32_t>;
-static_assert(sizeof(tiled_block_storage<large_tile_config::with_token_lanes<8>>) > 48 * 1024,
-              "the test needs a tiled kernel with more than 48 KiB of shared memory a block");
-
 case_desc large_tile_desc(std::int64_t tokens, input_flavour flavour)
 {
-  case_desc d;
-  d.label = "512 experts top-8 bf16";
-  d.num_experts = 512;
-  d.num_groups = 1;
-  d.topk_group = 1;
-  d.topk = 8;
-  d.scoring = scoring_func::sigmoid;
-  d.logits_type = data_type::bf16;
-  d.has_bias = true;
+  case_desc d = config_desc<large_tile_config>("512 experts top-8 bf16");
   d.renormalize = true;
   d.scale_output = true;
   d.routed_scaling_factor = 2.5f;
