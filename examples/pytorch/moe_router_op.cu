@@ -32,9 +32,12 @@
 
 namespace {
 
-/// An integer for a TORCH_CHECK message, as a string: streaming an int64_t into the message
-/// crashed the op built by torch's JIT (a segmentation fault where the check should have thrown;
-/// strings, devices and dtypes stream fine), so integers go through std::to_string.
+/// An integer for a TORCH_CHECK message, as a string. On the machine the op was tested on (torch
+/// 2.11 for CUDA 13.0, the system's g++ 13 and libstdc++), formatting an integer through an
+/// iostream crashes any extension that torch's JIT builds, a plain `std::ostringstream << v`
+/// in a .cpp file compiled by g++ included; strings stream fine. So a TORCH_CHECK with an
+/// integer in its message would end the process instead of raising: integers go through
+/// std::to_string, which formats without iostreams.
 std::string num(int64_t v) { return std::to_string(v); }
 
 moe_router::data_type to_data_type(at::ScalarType t, const char* what, bool allow_half)
