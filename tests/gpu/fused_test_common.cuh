@@ -76,12 +76,14 @@ static_assert(fused_token_counts[6] >= warp_match_ties_tokens, "a case count tak
  * row stride E / padded (2), bias absent / present (2). Of the padded strides, two in three are
  * E+3 (rows not 16-byte aligned: the warp kernel runs whatever the lanes asked for) and one in
  * three E+8 (aligned for every logits type: the half-warp and tiled kernels stage padded rows).
- * Token counts and the input flavour (random / nasty) rotate through the product.
+ * Of the cases with stride E, one in three has logits that start one element past a 16-byte
+ * boundary (every row unaligned). Token counts and the input flavour (random / nasty) rotate
+ * through the product.
  */
 inline std::vector<case_desc> cross_product_cases(const case_desc& base)
 {
   std::vector<case_desc> out;
-  int j = 0, padded = 0;
+  int j = 0, padded = 0, contiguous = 0;
   for (int convention = 0; convention < 4; ++convention)
     for (int shared = 0; shared < 3; ++shared)
       for (int map = 0; map < 4; ++map)
@@ -99,6 +101,7 @@ inline std::vector<case_desc> cross_product_cases(const case_desc& base)
               d.has_num_valid = padding == 1;
               d.num_valid_tokens = static_cast<std::int32_t>(d.num_tokens - d.num_tokens / 4 - (j % 2));
               d.row_stride = stride == 1 ? base.num_experts + (padded++ % 3 == 2 ? 8 : 3) : 0;
+              d.logits_offset = stride == 0 && contiguous++ % 3 == 1 ? 1 : 0;
               d.has_bias = bias == 1;
               d.flavour = (j / 7) % 2 == 0 ? input_flavour::nasty : input_flavour::random;
               out.push_back(d);
@@ -106,7 +109,8 @@ inline std::vector<case_desc> cross_product_cases(const case_desc& base)
   return out;
 }
 
-/// A covering set of 12 cases in which every option value appears (rotated by `offset`).
+/// A covering set of 12 cases in which every option value appears (rotated by `offset`); case 8
+/// (5000 tokens, stride E) has logits that start one element past a 16-byte boundary.
 inline std::vector<case_desc> covering_cases(const case_desc& base, int offset)
 {
   std::vector<case_desc> out;
@@ -125,6 +129,7 @@ inline std::vector<case_desc> covering_cases(const case_desc& base, int offset)
     // padded by 2, 4, 1, 3, 5 and 8: the last keeps rows of 2-byte logits 16-byte aligned
     constexpr int padding_of_odd_case[] = {2, 4, 1, 3, 5, 8};
     d.row_stride = j % 2 == 1 ? base.num_experts + padding_of_odd_case[j / 2] : 0;
+    d.logits_offset = j == 8 ? 1 : 0;
     d.has_bias = (j + offset) % 4 != 3;
     d.flavour = j % 3 == 1 ? input_flavour::random : input_flavour::nasty;
     out.push_back(d);

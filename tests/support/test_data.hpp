@@ -254,6 +254,8 @@ struct case_desc {
   data_type bias_type = data_type::f32;
   index_type ids_type = index_type::i32;
   std::int64_t row_stride = 0;  ///< 0 = E; else >= E, the gap filled with garbage
+  int logits_offset = 0;        ///< on the device, elements of garbage before the first row (0:
+                                ///< the logits start 16-byte aligned; 1: they start one element past)
   std::int64_t num_tokens = 1;
   // options
   bool renormalize = true;
@@ -275,11 +277,12 @@ struct case_desc {
     char line[512];
     std::snprintf(
         line, sizeof line,
-        "%s: E=%d G=%d TG=%d K=%d %s%s%s logits=%s bias=%s ids=%s stride=%lld T=%lld renormalize=%d "
-        "scale_output=%d factor=%g S=%d NS=%d map=%s num_valid=%s%d flavour=%s",
+        "%s: E=%d G=%d TG=%d K=%d %s%s%s logits=%s bias=%s ids=%s stride=%lld logits_offset=%d T=%lld "
+        "renormalize=%d scale_output=%d factor=%g S=%d NS=%d map=%s num_valid=%s%d flavour=%s",
         label, num_experts, num_groups, topk_group, topk, to_string(scoring), num_groups > 1 ? " group=" : "",
         num_groups > 1 ? to_string(group_score) : "", to_string(logits_type), has_bias ? to_string(bias_type) : "none",
-        to_string(ids_type), static_cast<long long>(stride()), static_cast<long long>(num_tokens), renormalize,
+        to_string(ids_type), static_cast<long long>(stride()), logits_offset, static_cast<long long>(num_tokens),
+        renormalize,
         scale_output, static_cast<double>(routed_scaling_factor), num_shared_slots, num_shared_experts,
         to_string(expert_map), has_num_valid ? "" : "none/", has_num_valid ? num_valid_tokens : 0, to_string(flavour));
     return line;

@@ -158,7 +158,8 @@ class device_case {
       : c_(&c),
         slots_(static_cast<std::size_t>(c.num_tokens() * c.slots())),
         id_bytes_(static_cast<std::size_t>(size_of(c.desc.ids_type))),
-        logits_(c.logits),
+        logits_offset_(static_cast<std::size_t>(c.desc.logits_offset * size_of(c.desc.logits_type))),
+        logits_(with_leading_bytes(c.logits, logits_offset_)),
         bias_offset_(bias_offset(c)),
         bias_(with_leading_bytes(c.bias, bias_offset_)),
         map_(c.expert_map),
@@ -175,7 +176,7 @@ class device_case {
   route_params params() const
   {
     route_params p = c_->params();
-    p.logits = c_->logits.empty() ? nullptr : logits_.data();
+    p.logits = c_->logits.empty() ? nullptr : logits_.data() + logits_offset_;
     p.bias = c_->bias.empty() ? nullptr : bias_.data() + bias_offset_;
     p.expert_map = c_->expert_map.empty() ? nullptr : map_.data();
     p.num_valid_tokens = c_->desc.has_num_valid ? count_.data() : nullptr;
@@ -264,7 +265,7 @@ class device_case {
   void require_inputs_unchanged() const
   {
     INFO(c_->describe() << "\nan input changed on the device");
-    if (!c_->logits.empty()) REQUIRE(logits_.download() == c_->logits);
+    if (!c_->logits.empty()) REQUIRE(logits_.download() == with_leading_bytes(c_->logits, logits_offset_));
     if (!c_->bias.empty()) REQUIRE(bias_.download() == with_leading_bytes(c_->bias, bias_offset_));
     if (!c_->expert_map.empty()) REQUIRE(map_.download() == c_->expert_map);
   }
@@ -310,6 +311,7 @@ class device_case {
   const test_case* c_;
   std::size_t slots_;     // num_tokens * (K + S)
   std::size_t id_bytes_;  // 4 or 8
+  std::size_t logits_offset_;  // bytes before the first row (case_desc::logits_offset elements)
   device_array<unsigned char> logits_;
   std::size_t bias_offset_;  // bytes before the bias (see bias_offset)
   device_array<unsigned char> bias_;
