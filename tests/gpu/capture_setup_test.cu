@@ -17,6 +17,7 @@
 #include <moe_router/error.hpp>
 #include <moe_router/model_configs.cuh>
 
+#include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 #include <catch2/catch.hpp>
 
@@ -50,7 +51,9 @@ case_desc desc_of(const char* label, std::int64_t tokens)
 
 cudaError_t table_entry(const route_params& p, cudaStream_t stream)
 {
-  return route<default_route_table>(p, stream, route_path::automatic);
+  route_kernel ran = route_kernel::none;
+  const cudaError_t status = route<default_route_table>(p, stream, route_path::fused, &ran);
+  return status == cudaSuccess && ran != route_kernel::fused ? cudaErrorUnknown : status;
 }
 
 /// `entry`'s first call, captured in global mode on a fresh stream, replayed twice over
@@ -102,5 +105,8 @@ TEST_CASE("each launcher's first call of the process may be inside a global-mode
   check_first_call_captured(ds, fused_entry<deepseek_v3, 8>, "route_fused, tiled kernel");
   check_first_call_captured(large, fused_entry<large_tile_config, 8>,
                             "route_fused, tiled kernel of more than 48 KiB a block");
-  check_first_call_captured(ds, table_entry, "route<default_route_table>");
+  // Kimi-K2 with bf16 logits, an entry of the default table that nothing above has touched
+  const test_case kimi = make_case(desc_of<kimi_k2_config<__nv_bfloat16>>("Kimi-K2 bf16", 517),
+                                   derive_seed(base_seed(), 3));
+  check_first_call_captured(kimi, table_entry, "route<default_route_table>, Kimi-K2 bf16");
 }

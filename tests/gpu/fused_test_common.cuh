@@ -73,17 +73,18 @@ static_assert(fused_token_counts[6] >= warp_match_ties_tokens, "a case count tak
 /**
  * @brief The full cross product of the run-time options: renormalize x scale_output (4),
  * shared slot none / NS=1 / NS=3 (3), expert map kinds (4), padding count absent / present (2),
- * row stride E / padded (2), bias absent / present (2). Of the padded strides, two in three are
- * E+3 (rows not 16-byte aligned: the warp kernel runs whatever the lanes asked for) and one in
- * three E+8 (aligned for every logits type: the half-warp and tiled kernels stage padded rows).
- * Of the cases with stride E, one in three has logits that start one element past a 16-byte
- * boundary (every row unaligned). Token counts and the input flavour (random / nasty) rotate
- * through the product.
+ * row stride E / padded (2), bias absent / present (2). Not crossed with these but spread over
+ * them: a third of the padded strides are E+8 (rows 16-byte aligned for every logits type, so
+ * the tiled kernel stages padded rows), the others E+3 (unaligned rows: a request for the
+ * tiled kernel runs the warp kernel); a third of the cases with stride E have logits that start
+ * one element past a 16-byte boundary (every row unaligned). Token counts and the input flavour
+ * (random / nasty) rotate through the product, the counts by (j + j/4) so that each of those
+ * layouts, with and without bias, meets small and large batches.
  */
 inline std::vector<case_desc> cross_product_cases(const case_desc& base)
 {
   std::vector<case_desc> out;
-  int j = 0, padded = 0, contiguous = 0;
+  int j = 0;
   for (int convention = 0; convention < 4; ++convention)
     for (int shared = 0; shared < 3; ++shared)
       for (int map = 0; map < 4; ++map)
@@ -97,11 +98,12 @@ inline std::vector<case_desc> cross_product_cases(const case_desc& base)
               d.num_shared_slots = shared > 0 ? 1 : 0;
               d.num_shared_experts = shared == 2 ? 3 : 1;
               d.expert_map = static_cast<map_kind>(map);
-              d.num_tokens = fused_token_counts[j % 12];
+              d.num_tokens = fused_token_counts[(j + j / 4) % 12];
               d.has_num_valid = padding == 1;
               d.num_valid_tokens = static_cast<std::int32_t>(d.num_tokens - d.num_tokens / 4 - (j % 2));
-              d.row_stride = stride == 1 ? base.num_experts + (padded++ % 3 == 2 ? 8 : 3) : 0;
-              d.logits_offset = stride == 0 && contiguous++ % 3 == 1 ? 1 : 0;
+              const int layout = (convention + shared + map + padding) % 3;
+              d.row_stride = stride == 1 ? base.num_experts + (layout == 0 ? 8 : 3) : 0;
+              d.logits_offset = stride == 0 && layout == 1 ? 1 : 0;
               d.has_bias = bias == 1;
               d.flavour = (j / 7) % 2 == 0 ? input_flavour::nasty : input_flavour::random;
               out.push_back(d);
@@ -163,7 +165,9 @@ std::int64_t check_fused_case(const test_case& c)
 
 /// Under compute-sanitizer (scripts/gpu-check.sh --sanitize sets MOE_ROUTER_UNDER_SANITIZER),
 /// every kernel runs tens of times slower: keep one case in `sanitizer_case_stride`, with at
-/// most 257 tokens, so that each tool still sees every configuration in a few seconds.
+/// most 257 tokens, so that each tool still sees every configuration in a few seconds. The kept
+/// case moves within each stretch of cases (case j is kept when j + j / stride is a multiple of
+/// the stride), so that the sanitizers see several layouts and options, not always the first.
 constexpr std::size_t sanitizer_case_stride = 48;
 inline bool under_sanitizer() { return std::getenv("MOE_ROUTER_UNDER_SANITIZER") != nullptr; }
 
@@ -176,7 +180,7 @@ void check_fused_cases(const char* label, const std::vector<case_desc>& descs, s
   for (std::size_t j = 0; j < descs.size(); ++j) {
     case_desc d = descs[j];
     if (under_sanitizer()) {
-      if (j % sanitizer_case_stride != 0) continue;
+      if ((j + j / sanitizer_case_stride) % sanitizer_case_stride != 0) continue;
       if (d.num_tokens > 257) d.num_tokens = 257;
     }
     rows += check_fused_case<Config>(make_case(d, derive_seed(base_seed(), seed_base + j)));
