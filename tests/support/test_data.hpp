@@ -282,8 +282,7 @@ struct case_desc {
         label, num_experts, num_groups, topk_group, topk, to_string(scoring), num_groups > 1 ? " group=" : "",
         num_groups > 1 ? to_string(group_score) : "", to_string(logits_type), has_bias ? to_string(bias_type) : "none",
         to_string(ids_type), static_cast<long long>(stride()), logits_offset, static_cast<long long>(num_tokens),
-        renormalize,
-        scale_output, static_cast<double>(routed_scaling_factor), num_shared_slots, num_shared_experts,
+        renormalize, scale_output, static_cast<double>(routed_scaling_factor), num_shared_slots, num_shared_experts,
         to_string(expert_map), has_num_valid ? "" : "none/", has_num_valid ? num_valid_tokens : 0, to_string(flavour));
     return line;
   }
