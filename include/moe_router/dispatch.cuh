@@ -26,6 +26,8 @@ namespace moe_router {
 namespace detail {
 template <class Config>
 void describe_entry(char* buffer, std::size_t size, std::size_t& used);
+template <class Table>
+cudaError_t refuse_uncompiled(const route_params& p);
 }  // namespace detail
 
 /// Which kernel a call may use.
@@ -46,13 +48,15 @@ struct route_table {
   /// Is there an entry for `p` (shape, scoring, element types)?
   static bool contains(const route_params& p) { return (Configs::matches(p) || ...); }
 
-  /// Run the first entry that matches `p`; cudaErrorInvalidValue if none does.
+  /// Run the first entry that matches `p` (as `route_fused`). If none does, launch nothing and
+  /// return cudaErrorInvalidValue, `last_error_message()` naming the parameter at fault or, for
+  /// a valid call, its shape and the compiled ones.
   static cudaError_t launch(const route_params& p, cudaStream_t stream, launch_options options)
   {
     cudaError_t status = cudaErrorInvalidValue;
     const bool found =
       ((Configs::matches(p) ? (status = route_fused<Configs>(p, stream, options), true) : false) || ...);
-    return found ? status : cudaErrorInvalidValue;
+    return found ? status : detail::refuse_uncompiled<route_table>(p);
   }
 
   /// Write the entries, "E/G/TG/K scoring [group score] logits bias ids" separated by "; ", into
@@ -85,6 +89,23 @@ void describe_entry(char* buffer, std::size_t size, std::size_t& used)
     std::memcpy(buffer + used, used + 6 <= size ? "; ..." : "", used + 6 <= size ? 6 : 1);
     used = size;
   }
+}
+
+/// The refusal of a call that no entry of `Table` matches: cudaErrorInvalidValue, with the
+/// reason of `validate_params` against `fused_limits` when `p` is invalid, else one that gives
+/// the call's shape and types as `describe` writes the compiled ones (the group score only with
+/// groups) and lists those.
+template <class Table>
+cudaError_t refuse_uncompiled(const route_params& p)
+{
+  if (!validate_params(p, fused_limits)) return cudaErrorInvalidValue;
+  char shapes[1536];
+  Table::describe(shapes, sizeof shapes);
+  fail("no fused kernel is compiled for E=%d G=%d TG=%d K=%d %s%s%s logits=%s bias=%s ids=%s; compiled: %s",
+       p.num_experts, p.num_groups, p.topk_group, p.topk, to_string(p.scoring), p.num_groups > 1 ? " " : "",
+       p.num_groups > 1 ? to_string(p.group_score) : "", to_string(p.logits_type),
+       p.bias ? to_string(p.bias_type) : "none", to_string(p.ids_type), shapes);
+  return cudaErrorInvalidValue;
 }
 }  // namespace detail
 
@@ -126,17 +147,7 @@ cudaError_t route(const route_params& p, cudaStream_t stream = 0, route_path pat
   // Checked whichever kernel runs, so that a bad value fails the same way for every shape.
   if (!detail::validate_launch_options(options)) return cudaErrorInvalidValue;
   const bool fused = path != route_path::reference && Table::contains(p);
-  if (path == route_path::fused && !fused) {
-    if (!validate_params(p, fused_limits)) return cudaErrorInvalidValue;
-    char shapes[1536];
-    Table::describe(shapes, sizeof shapes);
-    // Written as `describe` writes the compiled shapes (the group score only with groups).
-    detail::fail("no fused kernel is compiled for E=%d G=%d TG=%d K=%d %s%s%s logits=%s bias=%s ids=%s; compiled: %s",
-                 p.num_experts, p.num_groups, p.topk_group, p.topk, to_string(p.scoring), p.num_groups > 1 ? " " : "",
-                 p.num_groups > 1 ? to_string(p.group_score) : "", to_string(p.logits_type),
-                 p.bias ? to_string(p.bias_type) : "none", to_string(p.ids_type), shapes);
-    return cudaErrorInvalidValue;
-  }
+  if (path == route_path::fused && !fused) return detail::refuse_uncompiled<Table>(p);
   const cudaError_t status = fused ? Table::launch(p, stream, options) : route_reference(p, stream);
   if (status == cudaSuccess && ran != nullptr && p.num_tokens > 0)
     *ran = fused ? route_kernel::fused : route_kernel::reference;

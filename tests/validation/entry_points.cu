@@ -25,6 +25,11 @@ cudaError_t call_route_default_table(const route_params& p, cudaStream_t stream,
   return route<default_route_table>(p, stream, path, ran, options);
 }
 
+cudaError_t call_default_table_launch(const route_params& p, cudaStream_t stream, launch_options options)
+{
+  return default_route_table::launch(p, stream, options);
+}
+
 bool default_table_contains(const route_params& p) { return default_route_table::contains(p); }
 
 int default_table_size() { return default_route_table::size; }

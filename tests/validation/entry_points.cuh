@@ -34,6 +34,9 @@ cudaError_t call_route_fused_deepseek_v3(const route_params& p, cudaStream_t str
 cudaError_t call_route_default_table(const route_params& p, cudaStream_t stream, route_path path,
                                      route_kernel* ran = nullptr, launch_options options = {});
 
+/// `default_route_table::launch(p, stream, options)`.
+cudaError_t call_default_table_launch(const route_params& p, cudaStream_t stream, launch_options options = {});
+
 /// Whether `default_route_table` has an entry for `p`.
 bool default_table_contains(const route_params& p);
 

@@ -3,8 +3,8 @@
  */
 
 // Validation of the device entry points, run as a host test: `route_reference`,
-// `route_fused<deepseek_v3_config<>>` and `route<default_route_table>` with each `route_path`
-// refuse every bad case of bad_params.hpp with cudaErrorInvalidValue and a reason that names the
+// `route_fused<deepseek_v3_config<>>`, `route<default_route_table>` with each `route_path` and
+// `default_route_table::launch` refuse every bad case of bad_params.hpp with cudaErrorInvalidValue and a reason that names the
 // parameter, before any CUDA call. No GPU is needed, and none is touched: the pointers are host
 // buffers, which a refused call must leave exactly as they were, and `num_tokens == 0` must
 // succeed without launching anything (a launch would fail on a machine without a GPU).
@@ -60,6 +60,12 @@ std::vector<entry_point> entry_points()
       {"route<default_route_table>, route_path::automatic", false, table(route_path::automatic)},
       {"route<default_route_table>, route_path::fused", true, table(route_path::fused)},
       {"route<default_route_table>, route_path::reference", false, table(route_path::reference)},
+      // (the table's own launch, which `route` calls: the fused kernel of the matching entry)
+      {"default_route_table::launch", true,
+       [](const route_params& p, route_kernel* ran) {
+         *ran = route_kernel::none;
+         return call_default_table_launch(p, 0);
+       }},
   };
 }
 
@@ -97,7 +103,7 @@ TEST_CASE("the device entry points refuse every bad case before any CUDA call, w
       ++refusals;
     }
   }
-  CHECK(refusals >= 5 * 45);
+  CHECK(refusals >= 6 * 45);
 }
 
 TEST_CASE("route_fused refuses parameters of another shape or type, naming the compiled configuration",
@@ -377,9 +383,10 @@ TEST_CASE("route_fused refuses a launch_options::token_lanes it cannot honour", 
   CHECK(std::string(last_error_message()).find("no tiled fused kernel") != std::string::npos);
 }
 
-TEST_CASE("route_path::fused with a shape the table does not hold lists the compiled shapes", "[validation][no_gpu]")
+TEST_CASE("route_path::fused and the table's launch, with a shape the table does not hold, list the compiled shapes",
+          "[validation][no_gpu]")
 {
-  const entry_point fused_path = entry_points()[3];
+  const entry_point fused_path = entry_points()[3], table_launch = entry_points()[5];
   struct uncompiled {
     const char* what;
     void (*change)(route_params&);
@@ -400,20 +407,26 @@ TEST_CASE("route_path::fused with a shape the table does not hold lists the comp
       {"int64 ids of DeepSeek-V3", [](route_params& p) { p.ids_type = index_type::i64; }, "ids=i64"},
       {"a bf16 bias of DeepSeek-V3", [](route_params& p) { p.bias_type = data_type::bf16; }, "bias=bf16"},
   };
-  for (const uncompiled& u : cases) {
-    INFO("case: " << u.what);
-    host_buffers b;
-    route_params p = b.params();
-    u.change(p);
-    CHECK_FALSE(default_table_contains(p));
-    const std::string reason = require_refused(fused_path, p, b);
-    INFO("reason: " << reason);
-    CHECK(reason.find("no fused kernel is compiled for") != std::string::npos);
-    CHECK(reason.find(u.got) != std::string::npos);
-    CHECK(reason.find("compiled: 256/8/4/8 sigmoid top2_sum f32 f32 i32") != std::string::npos);
-    CHECK(reason.find("384/1/1/8 sigmoid f32 f32 i32") != std::string::npos);
-    CHECK(reason.find("1024/8/4/8 sigmoid top2_sum bf16 f32 i32") != std::string::npos);  // the last: none cut
-    CHECK(reason.find("...") == std::string::npos);
+  for (const entry_point& e : {fused_path, table_launch}) {
+    for (const uncompiled& u : cases) {
+      INFO(e.name << ", case: " << u.what);
+      host_buffers b;
+      route_params p = b.params();
+      u.change(p);
+      CHECK_FALSE(default_table_contains(p));
+      // The reason is this call's, not one left by an earlier refusal.
+      route_params bad = p;
+      bad.num_experts = 0;
+      REQUIRE(call_route_reference(bad, 0) == cudaErrorInvalidValue);
+      const std::string reason = require_refused(e, p, b);
+      INFO("reason: " << reason);
+      CHECK(reason.find("no fused kernel is compiled for") != std::string::npos);
+      CHECK(reason.find(u.got) != std::string::npos);
+      CHECK(reason.find("compiled: 256/8/4/8 sigmoid top2_sum f32 f32 i32") != std::string::npos);
+      CHECK(reason.find("384/1/1/8 sigmoid f32 f32 i32") != std::string::npos);
+      CHECK(reason.find("1024/8/4/8 sigmoid top2_sum bf16 f32 i32") != std::string::npos);  // the last: none cut
+      CHECK(reason.find("...") == std::string::npos);
+    }
   }
 }
 
