@@ -3,7 +3,8 @@
 #
 # scripts/gpu-check.sh: run the whole test suite on a machine with a CUDA GPU.
 #
-# Usage: scripts/gpu-check.sh [--build-dir DIR] [--bench] [--sanitize[=TOOLS]] [--pytorch] [-- BENCH_ARGS...]
+# Usage: scripts/gpu-check.sh [--build-dir DIR] [--bench] [--sanitize[=TOOLS]] [--sanitize-timeout S]
+#                            [--pytorch] [-- BENCH_ARGS...]
 #
 #   --build-dir DIR     build tree to use (default: build, the `release` preset's)
 #   --bench             also run DIR/benchmarks/moe_router_bench, if it was built, with
@@ -12,7 +13,10 @@
 #                       tool; TOOLS is a comma-separated list (default:
 #                       memcheck,racecheck,initcheck,synccheck). The tests run with
 #                       MOE_ROUTER_UNDER_SANITIZER=TOOL set, and make their largest cases
-#                       smaller (the fuzz test runs 200 cases, 40 under racecheck)
+#                       smaller (the fuzz test runs 200 cases, 40 under racecheck). Racecheck
+#                       is the slow one: about 8 minutes over the suite on an H100
+#   --sanitize-timeout S  stop each sanitizer run after S seconds; a run so stopped counts as
+#                       not clean ("timed out"), and the next one starts
 #   --pytorch           also run the PyTorch op's tests (examples/pytorch/test_moe_router_op.py;
 #                       builds the op with torch's JIT) when python3 can import torch and pytest
 #
@@ -28,13 +32,16 @@
 #
 # nvcc is taken from CUDACXX, else PATH, else /usr/local/cuda/bin. The output ends with one
 # line: "gpu-check: N tests passed, M failed, S skipped" (plus sanitizer and benchmark
-# results); the exit status is 0 when nothing failed.
+# results); the exit status is 0 when nothing failed. When OUT names a folder, the output also
+# goes to $OUT/gpu-check.log as it is printed, and each sanitizer run's whole output to
+# $OUT/sanitizer/TOOL-TEST.log: a run stopped from outside (a time limit) leaves what it did.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=build
 run_bench=0
 sanitize_tools=""
+sanitize_timeout=""
 run_pytorch=0
 bench_args=()
 while [[ $# -gt 0 ]]; do
@@ -44,6 +51,8 @@ while [[ $# -gt 0 ]]; do
     --bench) run_bench=1; shift ;;
     --sanitize) sanitize_tools=memcheck,racecheck,initcheck,synccheck; shift ;;
     --sanitize=*) sanitize_tools=${1#*=}; shift ;;
+    --sanitize-timeout) sanitize_timeout=$2; shift 2 ;;
+    --sanitize-timeout=*) sanitize_timeout=${1#*=}; shift ;;
     --pytorch) run_pytorch=1; shift ;;
     --) shift; bench_args=("$@"); break ;;
     -h|--help) sed -n '4,/^set -e/{/^set -e/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
@@ -57,8 +66,18 @@ if [[ -z ${CUDACXX:-} ]] && ! command -v nvcc >/dev/null 2>&1 && [[ -x /usr/loca
   export PATH=/usr/local/cuda/bin:$PATH
 fi
 jobs=$(nproc 2>/dev/null || echo 4)
+if [[ -n $sanitize_timeout && ! $sanitize_timeout =~ ^[1-9][0-9]*$ ]]; then
+  echo "gpu-check.sh: --sanitize-timeout takes a whole number of seconds, got: $sanitize_timeout" >&2
+  exit 2
+fi
 log_dir=$(mktemp -d)
 trap 'rm -rf "$log_dir"' EXIT
+sanitizer_log_dir=$log_dir
+if [[ -n ${OUT:-} ]]; then
+  mkdir -p "$OUT/sanitizer"
+  sanitizer_log_dir=$OUT/sanitizer
+  exec > >(tee -a "$OUT/gpu-check.log") 2>&1
+fi
 
 echo "== gpu-check: $(date -u '+%Y-%m-%d %H:%M:%S UTC') in $root"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null \
@@ -126,18 +145,30 @@ if [[ -n $sanitize_tools ]]; then
     summary+="; sanitizer: not found"
     ok=0
   else
+    limit=()
+    [[ -z $sanitize_timeout ]] || limit=(timeout "$sanitize_timeout")
     for tool in ${sanitize_tools//,/ }; do
       for exe in "${gpu_tests[@]}"; do
         echo "== compute-sanitizer --tool $tool $exe"
         runs=$((runs + 1))
-        if MOE_ROUTER_UNDER_SANITIZER=$tool "$sanitizer" --tool "$tool" --error-exitcode 99 $exe \
-          >"$log_dir/sanitizer.log" 2>&1; then
+        name=$(basename "${exe%% *}")
+        log=$sanitizer_log_dir/$tool-$name.log
+        started=$SECONDS
+        set +e
+        MOE_ROUTER_UNDER_SANITIZER=$tool "${limit[@]}" "$sanitizer" --tool "$tool" --error-exitcode 99 $exe >"$log" 2>&1
+        status=$?
+        set -e
+        if [[ $status -eq 0 ]]; then
           clean=$((clean + 1))
-          tail -n 2 "$log_dir/sanitizer.log"
+          tail -n 2 "$log"
+        elif [[ -n $sanitize_timeout && $status -eq 124 ]]; then
+          dirty+=("$tool:$name (timed out)")
+          echo "stopped after $sanitize_timeout s"
         else
-          dirty+=("$tool:$(basename "${exe%% *}")")
-          tail -n 40 "$log_dir/sanitizer.log"
+          dirty+=("$tool:$name")
+          tail -n 40 "$log"
         fi
+        echo "($((SECONDS - started)) s)"
       done
     done
     summary+="; sanitizer: $clean of $runs runs clean"
