@@ -71,12 +71,25 @@ if [[ -n $sanitize_timeout && ! $sanitize_timeout =~ ^[1-9][0-9]*$ ]]; then
   exit 2
 fi
 log_dir=$(mktemp -d)
-trap 'rm -rf "$log_dir"' EXIT
+tee_pid=""
+# On exit: remove the scratch logs and, when the output is copied to $OUT, close it and wait
+# for tee, so that the log holds the last line before the script returns.
+finish() {
+  local status=$?
+  rm -rf "$log_dir"
+  if [[ -n $tee_pid ]]; then
+    exec >&- 2>&-
+    wait "$tee_pid" 2>/dev/null || true
+  fi
+  exit "$status"
+}
+trap finish EXIT
 sanitizer_log_dir=$log_dir
 if [[ -n ${OUT:-} ]]; then
   mkdir -p "$OUT/sanitizer"
   sanitizer_log_dir=$OUT/sanitizer
   exec > >(tee -a "$OUT/gpu-check.log") 2>&1
+  tee_pid=$!
 fi
 
 echo "== gpu-check: $(date -u '+%Y-%m-%d %H:%M:%S UTC') in $root"
@@ -146,7 +159,7 @@ if [[ -n $sanitize_tools ]]; then
     ok=0
   else
     limit=()
-    [[ -z $sanitize_timeout ]] || limit=(timeout "$sanitize_timeout")
+    [[ -z $sanitize_timeout ]] || limit=(timeout -k 30 "$sanitize_timeout")
     for tool in ${sanitize_tools//,/ }; do
       for exe in "${gpu_tests[@]}"; do
         echo "== compute-sanitizer --tool $tool $exe"
@@ -161,8 +174,9 @@ if [[ -n $sanitize_tools ]]; then
         if [[ $status -eq 0 ]]; then
           clean=$((clean + 1))
           tail -n 2 "$log"
-        elif [[ -n $sanitize_timeout && $status -eq 124 ]]; then
+        elif [[ -n $sanitize_timeout && ($status -eq 124 || $status -eq 137) ]]; then
           dirty+=("$tool:$name (timed out)")
+          tail -n 20 "$log"
           echo "stopped after $sanitize_timeout s"
         else
           dirty+=("$tool:$name")

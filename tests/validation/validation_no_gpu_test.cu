@@ -4,10 +4,11 @@
 
 // Validation of the device entry points, run as a host test: `route_reference`,
 // `route_fused<deepseek_v3_config<>>`, `route<default_route_table>` with each `route_path` and
-// `default_route_table::launch` refuse every bad case of bad_params.hpp with cudaErrorInvalidValue and a reason that names the
-// parameter, before any CUDA call. No GPU is needed, and none is touched: the pointers are host
-// buffers, which a refused call must leave exactly as they were, and `num_tokens == 0` must
-// succeed without launching anything (a launch would fail on a machine without a GPU).
+// `default_route_table::launch` refuse every bad case of bad_params.hpp with cudaErrorInvalidValue
+// and a reason that names the parameter, before any CUDA call. No GPU is needed, and none is
+// touched: the pointers are host buffers, which a refused call must leave exactly as they were,
+// and `num_tokens == 0` must succeed without launching anything (a launch would fail on a
+// machine without a GPU).
 
 #include "validation/bad_params.hpp"
 #include "validation/entry_points.cuh"
