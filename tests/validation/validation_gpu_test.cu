@@ -3,9 +3,10 @@
  */
 
 // Validation of the device entry points on a GPU, over device buffers: every bad case of
-// bad_params.hpp is refused by `route_reference`, `route_fused<deepseek_v3_config<>>` and
-// `route<default_route_table>` (each `route_path`) with cudaErrorInvalidValue, a reason that
-// names the parameter, no CUDA error left behind and every output and guard byte as it was;
+// bad_params.hpp is refused by `route_reference`, `route_fused<deepseek_v3_config<>>`,
+// `route<default_route_table>` (each `route_path`) and `default_route_table::launch` with
+// cudaErrorInvalidValue, a reason that names the parameter, no CUDA error left behind and
+// every output and guard byte as it was;
 // empty calls capture no graph node; the shapes only the fused kernel refuses route correctly
 // on the reference kernel; and after all of it, valid calls still route.
 
@@ -52,6 +53,8 @@ std::vector<entry_point> entry_points()
       {"route<default_route_table>, route_path::automatic", false, table(route_path::automatic)},
       {"route<default_route_table>, route_path::fused", true, table(route_path::fused)},
       {"route<default_route_table>, route_path::reference", false, table(route_path::reference)},
+      {"default_route_table::launch", true,
+       [](const route_params& p, cudaStream_t s) { return call_default_table_launch(p, s); }},
   };
 }
 
@@ -79,6 +82,14 @@ case_desc base_desc(std::int64_t num_tokens = base_tokens)
   return d;
 }
 
+/// Leave a reason behind that names no parameter, so that an entry point that refuses without
+/// setting its own reason is caught by the checks of the reason that follow.
+void leave_unrelated_reason()
+{
+  REQUIRE(call_route_default_table(route_params{}, 0, static_cast<route_path>(3)) == cudaErrorInvalidValue);
+  REQUIRE(std::string(last_error_message()).find("unknown route_path") != std::string::npos);
+}
+
 /// Under compute-sanitizer (scripts/gpu-check.sh --sanitize sets MOE_ROUTER_UNDER_SANITIZER), the
 /// large reference-kernel cases are made smaller: the sanitizer slows every shared-memory access.
 bool under_sanitizer()
@@ -98,6 +109,7 @@ TEST_CASE("every device entry point refuses every bad case on device buffers and
     for (const bad_param_case& bad : bad_param_cases()) {
       if (bad.who == refused_by::fused_only && !e.fused_limits) continue;  // valid there
       INFO(e.name << ", case: " << bad.what);
+      leave_unrelated_reason();
       const std::string reason = require_rejected(c, e.call, bad.change);
       INFO("reason: " << reason);
       CHECK(reason_problem(bad, reason) == "");
@@ -107,13 +119,15 @@ TEST_CASE("every device entry point refuses every bad case on device buffers and
   std::printf("  %d refusals checked on device buffers\n", refusals);
 }
 
-TEST_CASE("route_fused and route_path::fused refuse shapes and types they were not compiled for", "[validation][gpu]")
+TEST_CASE("route_fused, route_path::fused and route_table::launch refuse shapes and types they were not compiled for",
+          "[validation][gpu]")
 {
   INFO("replay with " << replay_note());
   const test_case c = make_case(base_desc(), derive_seed(base_seed(), 2));
   const std::vector<entry_point> entries = entry_points();
   const entry_point& fused = entries[1];
   const entry_point& fused_path = entries[3];
+  const entry_point& table_launch = entries[5];
 
   const std::string kimi = require_rejected(c, fused.call, [](route_params& p) {
     p.num_experts = 384;
@@ -124,14 +138,18 @@ TEST_CASE("route_fused and route_path::fused refuse shapes and types they were n
   const std::string bf16 = require_rejected(c, fused.call, [](route_params& p) { p.logits_type = data_type::bf16; });
   CHECK(bf16.find("logits=bf16") != std::string::npos);
 
-  const std::string uncompiled = require_rejected(c, fused_path.call, [](route_params& p) {
+  const auto uncompiled_shape = [](route_params& p) {
     p.num_experts = 96;
     p.num_groups = 4;
     p.topk_group = 2;
     p.topk = 5;
-  });
+  };
+  const std::string uncompiled = require_rejected(c, fused_path.call, uncompiled_shape);
   CHECK(uncompiled.find("no fused kernel is compiled for E=96 G=4 TG=2 K=5") != std::string::npos);
   CHECK(uncompiled.find("compiled: 256/8/4/8 sigmoid top2_sum f32 f32 i32") != std::string::npos);
+  // the table's own launch gives the same reason, and nothing is launched either way
+  leave_unrelated_reason();
+  CHECK(require_rejected(c, table_launch.call, uncompiled_shape) == uncompiled);
 
   const std::string path = require_rejected(
       c,
