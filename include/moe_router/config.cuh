@@ -52,12 +52,14 @@ constexpr int warp_lanes = 32;
 /**
  * @brief The compile-time shape of a fused routing kernel.
  *
- * One warp routes one token: lane l holds experts l*V .. l*V+V-1, V = ceil(E/32) (the layout
- * of the contract's softmax summation order, see numeric.hpp). Run-time options (renormalize,
+ * `TokenLanes` lanes route one token (a warp by default): token lane l holds experts
+ * l*V .. l*V+V-1, V = ceil(E/TokenLanes) (with 32 lanes, the layout of the contract's softmax
+ * summation order, see numeric.hpp). Run-time options (renormalize,
  * scaling, shared slot, expert map, padding count, row stride) stay in `route_params`.
  *
  * @tparam NumExperts E, 1..1024
- * @tparam NumGroups  G, a divisor of E; with G > 1 each group must be whole lanes
+ * @tparam NumGroups  G, a divisor of E; with G > 1 each group must be a power-of-two number of
+ *                    whole lanes (E/G a power of two times V)
  * @tparam TopkGroup  TG, groups kept, 1..G
  * @tparam TopK       K, experts routed, 1..min(TokenLanes, TG*E/G)
  * @tparam Scoring    score function

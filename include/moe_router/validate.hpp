@@ -85,7 +85,8 @@ inline bool validate_params(const route_params& p, const route_limits& limits = 
   {
     constexpr std::int64_t max_elements = std::int64_t{1} << 56;
     const std::int64_t stride = p.row_stride == 0 ? E : p.row_stride;
-    const std::int64_t widest = stride > K + 1 ? stride : K + 1;
+    const std::int64_t slots = static_cast<std::int64_t>(K) + 1;  // at most K + 1; in 64 bits for any limits
+    const std::int64_t widest = stride > slots ? stride : slots;
     if (p.num_tokens > 0 && p.num_tokens > max_elements / widest)
       return fail("num_tokens (%lld) times the row stride (%lld) is too large (more than 2^56 elements)",
                   static_cast<long long>(p.num_tokens), static_cast<long long>(stride));

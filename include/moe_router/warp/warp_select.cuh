@@ -10,7 +10,8 @@
  *
  * Thread contract: all 32 lanes of a converged warp call each function; lane l holds the keys
  * of experts l*V .. l*V+V-1 (from `warp_score`). Only `warp_topk` uses shared memory: one
- * `warp_topk_storage` per warp (CUB's TempStorage idiom: the caller owns it).
+ * `warp_topk_storage` per token routed at a time, so one per warp, or two with 16 lanes per
+ * token (CUB's TempStorage idiom: the caller owns it).
  *
  * How the top-K is found without K serial rounds. A lower bound `floor` on the K-th best key
  * comes first: with groups, the two best keys of each of the TG kept groups are 2*TG >= K

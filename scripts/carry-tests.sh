@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Copyright (c) 2026 The moe_router authors. SPDX-License-Identifier: Apache-2.0
+#
+# scripts/carry-tests.sh: build the GPU test executables (and the benchmark) on a machine
+# without a GPU, pack them small enough to carry, and run them on a machine with one.
+#
+# Usage: scripts/carry-tests.sh pack [--build-dir DIR] [--dest DEST] [--no-build]
+#        scripts/carry-tests.sh run [--dest DEST] [--sanitize TOOLS] [--sanitize-timeout S]
+#                                   [--bench] [-- BENCH_ARGS...]
+#
+#   pack   builds, in the configured build tree DIR (default: build), the executables of the
+#          tests labelled `gpu` and benchmarks/moe_router_bench (unless --no-build), and packs
+#          them into DEST/gpu_tests.tar.xz with their md5 sums in DEST/md5.txt (default DEST:
+#          build-carry, which git ignores). The whole build tree is too large to carry; the
+#          archive of the 14 GPU tests and the benchmark is about 15 MB.
+#   run    on the GPU machine, from the repository root: unpacks DEST into a temporary folder,
+#          checks the md5 sums, and runs every test executable, then with --sanitize each of
+#          them once per tool of TOOLS (comma-separated, as gpu-check.sh --sanitize: the tests
+#          see MOE_ROUTER_UNDER_SANITIZER=TOOL; --sanitize-timeout stops a run after S seconds
+#          and counts it as not clean), then with --bench moe_router_bench with BENCH_ARGS.
+#          One line per run: name, exit status, seconds and the test's or the sanitizer's
+#          summary. The exit status is 0 when every run passed.
+#
+# With OUT set (the device tool's output folder), `run` writes its output to
+# $OUT/carry-tests.log as it goes and, at the end, every run's whole output to
+# $OUT/carry-logs.tar.gz (one file: the device returns a few files only). BENCH_ARGS may name
+# files under $OUT (`-- --csv $OUT/route_bench.csv`).
+#
+# For example: `scripts/carry-tests.sh pack` here, then one device call that carries
+# build-carry and runs `scripts/carry-tests.sh run --sanitize memcheck --bench -- --csv
+# $OUT/route_bench.csv`. Racecheck over every test takes about 8 minutes on an H100: give it a
+# call of its own.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+usage() { sed -n '4,/^set -e/{/^set -e/d;s/^# \{0,1\}//;p}' "$0"; }
+
+[[ $# -ge 1 ]] || { usage >&2; exit 2; }
+[[ $1 != -h && $1 != --help ]] || { usage; exit 0; }
+mode=$1
+shift
+build_dir=build
+dest=build-carry
+build=1
+sanitize_tools=""
+sanitize_timeout=""
+run_bench=0
+bench_args=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --build-dir) build_dir=$2; shift 2 ;;
+    --dest) dest=$2; shift 2 ;;
+    --no-build) build=0; shift ;;
+    --sanitize) sanitize_tools=$2; shift 2 ;;
+    --sanitize-timeout) sanitize_timeout=$2; shift 2 ;;
+    --bench) run_bench=1; shift ;;
+    --) shift; bench_args=("$@"); break ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "carry-tests.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+# ---- pack: here, without a GPU --------------------------------------------------------------------
+if [[ $mode = pack ]]; then
+  [[ -f $build_dir/CTestTestfile.cmake ]] || { echo "carry-tests.sh: $build_dir is not a configured build tree" >&2; exit 2; }
+  # The GPU tests' executables, from CTest's own list (a test command is an absolute path).
+  mapfile -t tests < <(ctest --test-dir "$build_dir" -N -V -L gpu | sed -n 's/^.*Test command: //p' | sort -u)
+  [[ ${#tests[@]} -gt 0 ]] || { echo "carry-tests.sh: no test labelled gpu in $build_dir" >&2; exit 1; }
+  for t in "${tests[@]}"; do
+    [[ $t != *" "* ]] || { echo "carry-tests.sh: a test command with arguments is not supported: $t" >&2; exit 1; }
+  done
+  names=()
+  for t in "${tests[@]}"; do names+=("$(basename "$t")"); done
+  bench=$build_dir/benchmarks/moe_router_bench
+  if [[ $build = 1 ]]; then
+    targets=("${names[@]}")
+    [[ ! -d $build_dir/benchmarks ]] || targets+=(moe_router_bench)  # built with MOE_ROUTER_BUILD_BENCHMARKS
+    cmake --build "$build_dir" --target "${targets[@]}"
+  fi
+  stage=$(mktemp -d)
+  trap 'rm -rf "$stage"' EXIT
+  for t in "${tests[@]}"; do cp "$t" "$stage/"; done
+  [[ ! -x $bench ]] || cp "$bench" "$stage/"
+  mkdir -p "$dest"
+  (cd "$stage" && md5sum -- *) > "$dest/md5.txt"
+  tar -cJf "$dest/gpu_tests.tar.xz" -C "$stage" .
+  echo "carry-tests.sh: packed ${#tests[@]} GPU tests$([[ -x $bench ]] && echo ' and moe_router_bench') into" \
+    "$dest/gpu_tests.tar.xz ($(du -h "$dest/gpu_tests.tar.xz" | cut -f1)); carry $dest"
+  exit 0
+fi
+
+[[ $mode = run ]] || { echo "carry-tests.sh: unknown mode: $mode (pack or run)" >&2; exit 2; }
+
+# ---- run: on the GPU machine ----------------------------------------------------------------------
+cd "$root"
+[[ -f $dest/gpu_tests.tar.xz && -f $dest/md5.txt ]] || { echo "carry-tests.sh: nothing packed in $dest" >&2; exit 2; }
+log_dir=$(mktemp -d)
+if [[ -n ${OUT:-} ]]; then
+  mkdir -p "$OUT"
+  exec > >(tee "$OUT/carry-tests.log") 2>&1
+  tee_pid=$!
+fi
+finish() {
+  if [[ -n ${OUT:-} ]]; then
+    tar -czf "$OUT/carry-logs.tar.gz" -C "$log_dir" . || true
+    exec >&- 2>&-
+    wait "$tee_pid" 2> /dev/null || true
+  fi
+}
+trap finish EXIT
+
+work=$(mktemp -d)
+tar -xJf "$dest/gpu_tests.tar.xz" -C "$work"
+(cd "$work" && md5sum --quiet -c "$root/$dest/md5.txt") || { echo "carry-tests.sh: md5 sums differ" >&2; exit 1; }
+command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+failed=()
+runs=0
+# run NAME COMMAND...: one line of result; its whole output in $log_dir/NAME.log
+run() {
+  local name=$1 status started=$SECONDS
+  shift
+  runs=$((runs + 1))
+  set +e
+  "$@" > "$log_dir/$name.log" 2>&1
+  status=$?
+  set -e
+  local said
+  said=$(grep -E 'All tests passed|^test cases:|^assertions:|ERROR SUMMARY|RACECHECK SUMMARY|hazards displayed' \
+           "$log_dir/$name.log" | tail -n 3 | tr -s ' \n' ' ' || true)
+  if [[ $status -eq 124 || $status -eq 137 ]] && [[ -n $sanitize_timeout ]]; then said="timed out; $said"; fi
+  [[ $status -ne 77 ]] || said="skipped (no GPU: the tests' SKIP_RETURN_CODE)"
+  echo "$name: exit $status, $((SECONDS - started)) s${said:+, $said}"
+  if [[ $status -ne 0 ]]; then
+    failed+=("$name")
+    tail -n 30 "$log_dir/$name.log"
+  fi
+}
+
+mapfile -t tests < <(cut -d' ' -f3- "$dest/md5.txt" | grep -v '^moe_router_bench$')
+for t in "${tests[@]}"; do run "$t" "$work/$t"; done
+
+if [[ -n $sanitize_tools ]]; then
+  sanitizer=$(command -v compute-sanitizer || echo "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer")
+  [[ -x $sanitizer ]] || { echo "carry-tests.sh: compute-sanitizer not found"; exit 1; }
+  limit=()
+  [[ -z $sanitize_timeout ]] || limit=(timeout -k 30 "$sanitize_timeout")
+  for tool in ${sanitize_tools//,/ }; do
+    for t in "${tests[@]}"; do
+      run "$tool-$t" env MOE_ROUTER_UNDER_SANITIZER="$tool" "${limit[@]}" "$sanitizer" --tool "$tool" \
+        --error-exitcode 99 "$work/$t"
+    done
+  done
+fi
+
+if [[ $run_bench = 1 ]]; then
+  if [[ -x $work/moe_router_bench ]]; then
+    run moe_router_bench "$work/moe_router_bench" "${bench_args[@]}"
+    cat "$log_dir/moe_router_bench.log"
+  else
+    echo "moe_router_bench: not packed"
+    failed+=(moe_router_bench)
+  fi
+fi
+
+if [[ ${#failed[@]} -eq 0 ]]; then
+  echo "carry-tests: $runs of $runs runs passed"
+else
+  echo "carry-tests: $((runs - ${#failed[@]})) of $runs runs passed; failed: ${failed[*]}"
+  exit 1
+fi
