@@ -93,8 +93,9 @@ if [[ -n ${OUT:-} ]]; then
 fi
 
 echo "== gpu-check: $(date -u '+%Y-%m-%d %H:%M:%S UTC') in $root"
+gpu_present=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null \
-  || echo "(nvidia-smi found no GPU: the GPU tests will report themselves skipped)"
+  || { gpu_present=0; echo "(nvidia-smi found no GPU: the GPU tests will report themselves skipped)"; }
 echo "cmake $(cmake --version | head -n1 | awk '{print $3}'), $(${CUDACXX:-nvcc} --version | grep -i release)"
 
 # ---- a build: reuse the one in build_dir, or make one ------------------------------------------
@@ -147,6 +148,11 @@ failed=$((total - passed - skipped))
 summary="$passed tests passed, $failed failed, $skipped skipped"
 ok=1
 [[ $failed -eq 0 && $total -gt 0 ]] || ok=0  # no test at all is a failure too
+# A GPU test skips itself only where it finds no device: with a GPU here, a skip is a failure.
+if [[ $gpu_present = 1 && $skipped -gt 0 ]]; then
+  summary+=" (skipped although nvidia-smi sees a GPU: counted as failed)"
+  ok=0
+fi
 
 # ---- compute-sanitizer over the GPU test executables --------------------------------------------
 if [[ -n $sanitize_tools ]]; then

@@ -166,12 +166,12 @@ constexpr std::uint64_t default_iterations = 2500;
 /// Cases when MOE_ROUTER_FUZZ_ITERATIONS is not set: fewer under compute-sanitizer
 /// (scripts/gpu-check.sh --sanitize sets MOE_ROUTER_UNDER_SANITIZER to the tool), and under
 /// racecheck, which makes every shared-memory access of the reference kernel slow, only the
-/// first 40: one per fused configuration.
+/// first visit of each fused configuration (40).
 std::uint64_t default_case_count()
 {
   const char* tool = std::getenv("MOE_ROUTER_UNDER_SANITIZER");
   if (tool == nullptr || *tool == '\0') return default_iterations;
-  return std::string(tool) == "racecheck" ? 40 : 200;
+  return std::string(tool) == "racecheck" ? fused_configs().size() : 200;
 }
 
 // ---- drawing a case ---------------------------------------------------------------------------
@@ -268,7 +268,7 @@ void maybe_poison_bias(test_rng& rng, test_case& c)
 
 struct fuzz_stats {
   std::int64_t cases = 0, fused_cases = 0, runtime_cases = 0, rows = 0, near_tie_rows = 0;
-  std::int64_t half_warp_runs = 0, tiled_runs = 0;  ///< fused cases run again with 16 / 8 lanes forced
+  std::int64_t half_warp_runs = 0, tiled_runs = 0;  ///< fused cases run again with 16 lanes / the tiled kernel forced
   int max_weight_ulps = 0;
   std::set<std::string> fused_seen;
   std::set<std::tuple<int, int, int, int, int, int>> shapes_seen;
@@ -343,11 +343,16 @@ void run_case(std::uint64_t seed, std::uint64_t index, fuzz_stats& stats)
       INFO("launch_options::token_lanes = " << lanes);
       launch_options options;
       options.token_lanes = lanes;
-      const route_outputs fused_out =
-        dev.run([&](const route_params& p, cudaStream_t stream) { return config->launch(p, stream, options); });
+      bool rows_aligned = false;  // as route_fused judges them: else 8 lanes run the warp kernel
+      const route_outputs fused_out = dev.run([&](const route_params& p, cudaStream_t stream) {
+        const std::size_t element = size_of(p.logits_type);
+        rows_aligned = reinterpret_cast<std::uintptr_t>(p.logits) % 16 == 0 &&
+                       static_cast<std::size_t>(p.stride()) * element % 16 == 0;
+        return config->launch(p, stream, options);
+      });
       MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, fused_out, reference, "fused kernel", "reference kernel"));
       stats.half_warp_runs += lanes == 16;
-      stats.tiled_runs += lanes == 8;
+      stats.tiled_runs += lanes == 8 && rows_aligned;
     }
     ++stats.fused_cases;
     stats.fused_seen.insert(config->name);
@@ -383,8 +388,8 @@ TEST_CASE("fused == reference bit for bit and reference ~ host on random shapes,
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   std::printf(
-      "fuzz summary: %lld cases (%lld fused vs reference, of them %lld with 16 and %lld with 8 lanes forced too, %lld "
-      "reference vs host only), %lld rows, "
+      "fuzz summary: %lld cases (%lld fused vs reference, of them %lld with 16 lanes forced too and %lld with the tiled "
+      "kernel (8 lanes forced, aligned rows), %lld reference vs host only), %lld rows, "
       "%zu configurations (%zu fused, %zu runtime shapes), %lld near-tie rows, weights within %d ulp of the "
       "host, seed 0x%016llx, %.1f s\n",
       static_cast<long long>(stats.cases), static_cast<long long>(stats.fused_cases),

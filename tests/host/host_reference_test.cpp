@@ -170,7 +170,8 @@ TEST_CASE("softmax weights are exp(x - max) over the sum of the whole row, not o
   CHECK(r.weight(0, 0) + r.weight(0, 1) + r.weight(0, 2) < 0.9f);
 }
 
-TEST_CASE("sqrtsoftplus weights are sqrt(log1p(exp(x))), and sqrt(x) above 20", "[host_reference][scoring]")
+TEST_CASE("sqrtsoftplus weights are sqrt(log1p(exp(x))), and sqrt(x) where exp(x) would overflow",
+          "[host_reference][scoring]")
 {
   const std::vector<float> logits = {-30.0f, -2.0f, 0.0f, 1.0f, 19.5f, 20.5f, 25.0f, 1e30f};
   const routed r = route(no_renormalize(make_params(8, 1, 1, 8, logits, scoring_func::sqrtsoftplus)));

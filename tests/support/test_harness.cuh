@@ -268,6 +268,7 @@ class device_case {
     if (!c_->logits.empty()) REQUIRE(logits_.download() == with_leading_bytes(c_->logits, logits_offset_));
     if (!c_->bias.empty()) REQUIRE(bias_.download() == with_leading_bytes(c_->bias, bias_offset_));
     if (!c_->expert_map.empty()) REQUIRE(map_.download() == c_->expert_map);
+    if (c_->desc.has_num_valid) REQUIRE(count_.download() == std::vector<std::int32_t>{c_->desc.num_valid_tokens});
   }
 
  private:

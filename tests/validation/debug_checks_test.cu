@@ -122,18 +122,26 @@ TEST_CASE("with MOE_ROUTER_DEBUG_CHECKS device, managed and pinned host memory r
   MOE_ROUTER_REQUIRE_OK(check_against_host(c, expected, run_host(c)));
   MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, run_device(c, fused_entry), expected, "fused", "reference"));
 
-  // the logits in pinned host memory, the weights in managed memory
+  // the logits in pinned host memory, the weights and the ids in managed memory
+  REQUIRE(c.desc.ids_type == index_type::i32);
   void* pinned = nullptr;
   MOE_ROUTER_TEST_CUDA(cudaMallocHost(&pinned, c.logits.size()));
   std::memcpy(pinned, c.logits.data(), c.logits.size());
   float* managed = nullptr;
+  std::int32_t* managed_ids = nullptr;
   const std::size_t slots = static_cast<std::size_t>(c.num_tokens() * c.slots());
   MOE_ROUTER_TEST_CUDA(cudaMallocManaged(&managed, slots * sizeof(float)));
+  MOE_ROUTER_TEST_CUDA(cudaMallocManaged(&managed_ids, slots * sizeof(std::int32_t)));
   for (const auto entry : {fused_entry, reference_entry}) {
     device_case dev(c);
     route_params p = dev.params();
     p.logits = pinned;
     p.weights = managed;
+    p.ids = managed_ids;
+    for (std::size_t i = 0; i < slots; ++i) {  // poisoned again: each entry must write every slot itself
+      managed[i] = bits_to_float(weight_poison);
+      managed_ids[i] = id32_poison;
+    }
     const cudaError_t status = entry(p, 0);
     INFO("returned " << cudaGetErrorName(status) << ": " << last_error_message());
     CHECK(status == cudaSuccess);
@@ -141,8 +149,10 @@ TEST_CASE("with MOE_ROUTER_DEBUG_CHECKS device, managed and pinned host memory r
     for (std::size_t i = 0; i < slots; ++i) {
       INFO("slot " << i);
       REQUIRE(float_bits(managed[i]) == float_bits(expected.weights[i]));
+      REQUIRE(managed_ids[i] == expected.ids[i]);
     }
   }
+  MOE_ROUTER_TEST_CUDA(cudaFree(managed_ids));
   MOE_ROUTER_TEST_CUDA(cudaFree(managed));
   MOE_ROUTER_TEST_CUDA(cudaFreeHost(pinned));
 }
