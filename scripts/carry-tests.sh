@@ -46,37 +46,48 @@ sanitize_tools=""
 sanitize_timeout=""
 run_bench=0
 bench_args=()
+# value OPTION ARGS...: the value of an option given as `--opt VALUE` or `--opt=VALUE`
+value() {
+  if [[ $1 = *=* ]]; then echo "${1#*=}"; return; fi
+  [[ $# -ge 2 && $2 != --* ]] || { echo "carry-tests.sh: $1 needs a value (see --help)" >&2; exit 2; }
+  echo "$2"
+}
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --build-dir) build_dir=$2; shift 2 ;;
-    --dest) dest=$2; shift 2 ;;
-    --no-build) build=0; shift ;;
-    --sanitize) sanitize_tools=$2; shift 2 ;;
-    --sanitize-timeout) sanitize_timeout=$2; shift 2 ;;
-    --bench) run_bench=1; shift ;;
+    --build-dir|--build-dir=*) build_dir=$(value "$@") ;;
+    --dest|--dest=*) dest=$(value "$@") ;;
+    --sanitize|--sanitize=*) sanitize_tools=$(value "$@") ;;
+    --sanitize-timeout|--sanitize-timeout=*) sanitize_timeout=$(value "$@") ;;
+    --no-build) build=0 ;;
+    --bench) run_bench=1 ;;
     --) shift; bench_args=("$@"); break ;;
     -h|--help) usage; exit 0 ;;
     *) echo "carry-tests.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
+  [[ $1 = *=* || $1 = --no-build || $1 = --bench ]] && shift || shift 2
 done
+[[ -z $sanitize_timeout || $sanitize_timeout =~ ^[1-9][0-9]*$ ]] ||
+  { echo "carry-tests.sh: --sanitize-timeout needs a whole number of seconds (got $sanitize_timeout)" >&2; exit 2; }
 
 # ---- pack: here, without a GPU --------------------------------------------------------------------
 if [[ $mode = pack ]]; then
   [[ -f $build_dir/CTestTestfile.cmake ]] || { echo "carry-tests.sh: $build_dir is not a configured build tree" >&2; exit 2; }
-  # The GPU tests' executables, from CTest's own list (a test command is an absolute path).
-  mapfile -t tests < <(ctest --test-dir "$build_dir" -N -V -L gpu | sed -n 's/^.*Test command: //p' | sort -u)
-  [[ ${#tests[@]} -gt 0 ]] || { echo "carry-tests.sh: no test labelled gpu in $build_dir" >&2; exit 1; }
-  for t in "${tests[@]}"; do
-    [[ $t != *" "* ]] || { echo "carry-tests.sh: a test command with arguments is not supported: $t" >&2; exit 1; }
-  done
-  names=()
-  for t in "${tests[@]}"; do names+=("$(basename "$t")"); done
+  # The GPU tests, from CTest's own list: each is named after its executable's target.
+  mapfile -t names < <(ctest --test-dir "$build_dir" -N -L gpu | sed -n 's/^ *Test *#[0-9]*: *//p' | sort -u)
+  [[ ${#names[@]} -gt 0 ]] || { echo "carry-tests.sh: no test labelled gpu in $build_dir" >&2; exit 1; }
   bench=$build_dir/benchmarks/moe_router_bench
   if [[ $build = 1 ]]; then
     targets=("${names[@]}")
     [[ ! -d $build_dir/benchmarks ]] || targets+=(moe_router_bench)  # built with MOE_ROUTER_BUILD_BENCHMARKS
     cmake --build "$build_dir" --target "${targets[@]}"
   fi
+  # Their commands, now that they are built (CTest gives an empty one for a missing executable).
+  mapfile -t tests < <(ctest --test-dir "$build_dir" -N -V -L gpu | sed -n 's/^.*Test command: //p' | sort -u)
+  [[ ${#tests[@]} -eq ${#names[@]} ]] || { echo "carry-tests.sh: not every GPU test is built in $build_dir" >&2; exit 1; }
+  for t in "${tests[@]}"; do
+    [[ -n $t && -x $t ]] || { echo "carry-tests.sh: a GPU test is not built in $build_dir (run without --no-build)" >&2; exit 1; }
+    [[ $t != *" "* ]] || { echo "carry-tests.sh: a test command with arguments is not supported: $t" >&2; exit 1; }
+  done
   stage=$(mktemp -d)
   trap 'rm -rf "$stage"' EXIT
   for t in "${tests[@]}"; do cp "$t" "$stage/"; done
@@ -94,7 +105,9 @@ fi
 # ---- run: on the GPU machine ----------------------------------------------------------------------
 cd "$root"
 [[ -f $dest/gpu_tests.tar.xz && -f $dest/md5.txt ]] || { echo "carry-tests.sh: nothing packed in $dest" >&2; exit 2; }
+dest=$(cd "$dest" && pwd)
 log_dir=$(mktemp -d)
+work=$(mktemp -d)
 if [[ -n ${OUT:-} ]]; then
   mkdir -p "$OUT"
   exec > >(tee "$OUT/carry-tests.log") 2>&1
@@ -106,13 +119,13 @@ finish() {
     exec >&- 2>&-
     wait "$tee_pid" 2> /dev/null || true
   fi
+  rm -rf "$work" "$log_dir"
 }
 trap finish EXIT
 
-work=$(mktemp -d)
 tar -xJf "$dest/gpu_tests.tar.xz" -C "$work"
-(cd "$work" && md5sum --quiet -c "$root/$dest/md5.txt") || { echo "carry-tests.sh: md5 sums differ" >&2; exit 1; }
-command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+(cd "$work" && md5sum --quiet -c "$dest/md5.txt") || { echo "carry-tests.sh: md5 sums differ" >&2; exit 1; }
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2> /dev/null || echo "(nvidia-smi found no GPU)"
 failed=()
 runs=0
 # run NAME COMMAND...: one line of result; its whole output in $log_dir/NAME.log
@@ -136,7 +149,8 @@ run() {
   fi
 }
 
-mapfile -t tests < <(cut -d' ' -f3- "$dest/md5.txt" | grep -v '^moe_router_bench$')
+mapfile -t tests < <(cut -d' ' -f3- "$dest/md5.txt" | grep -v '^moe_router_bench$' || true)
+[[ ${#tests[@]} -gt 0 ]] || { echo "carry-tests.sh: no test packed in $dest" >&2; exit 1; }
 for t in "${tests[@]}"; do run "$t" "$work/$t"; done
 
 if [[ -n $sanitize_tools ]]; then
@@ -158,6 +172,7 @@ if [[ $run_bench = 1 ]]; then
     cat "$log_dir/moe_router_bench.log"
   else
     echo "moe_router_bench: not packed"
+    runs=$((runs + 1))
     failed+=(moe_router_bench)
   fi
 fi

@@ -161,16 +161,19 @@ TEST_CASE("sigmoid of a very negative logit is exp(x), down through the denormal
   CHECK(sigmoid_score(88.0f) == 1.0f);
 }
 
-// What the outputs can show of the threshold: that it lies below about 88.7, where expf
-// overflows (a larger one makes 1e30 and FLT_MAX score +inf). From about 16 up, log1p(exp(x))
-// rounds to x itself in fp32, so both forms give the same float there, and the threshold's
-// exact place (20, and whether at or above it) shows only in the constant, checked first.
+// What the outputs can show of the threshold: that sqrt(x) is taken where expf(x) overflows
+// (from about 88.7: 89, 1000, 1e30 and FLT_MAX here; log1p(exp(x)) would give +inf). From about
+// 16 up, log1p(exp(x)) rounds to x itself in fp32, so both forms give the same float there, and
+// the threshold's exact place (20, and whether at or above it) shows only in the constant,
+// checked first.
 TEST_CASE("sqrtsoftplus is sqrt(x) for large x, without overflow up to FLT_MAX", "[numeric][scoring]")
 {
   CHECK(softplus_threshold == 20.0f);
   for (const float x : {16.0f, 19.5f, 20.0f, 20.5f, 40.0f, 88.0f})
     CHECK(std::sqrt(std::log1p(std::exp(x))) == std::sqrt(x));  // why the place is not observable
   CHECK(sqrtsoftplus_score(20.5f) == std::sqrt(20.5f));
+  CHECK(sqrtsoftplus_score(89.0f) == std::sqrt(89.0f));
+  CHECK(sqrtsoftplus_score(1000.0f) == std::sqrt(1000.0f));
   CHECK(sqrtsoftplus_score(1e30f) == 1e15f);
   CHECK(sqrtsoftplus_score(FLT_MAX) == std::sqrt(FLT_MAX));
   // at 20 itself log1p(exp(20)) = 20 + 2e-9: the same float as 20
