@@ -147,9 +147,16 @@ constexpr std::int64_t fused_tiled_min_tokens()
   return !four_byte_logits && Config::num_groups == 1 ? 5120 : 6144;
 }
 
+/// Whether every row of `p.logits` starts on a 16-byte boundary (the first row and the row
+/// stride in bytes), as the tiled kernel's copies need: where not, `route_fused` runs another.
+inline bool logit_rows_aligned(const route_params& p)
+{
+  return reinterpret_cast<std::uintptr_t>(p.logits) % 16 == 0 && p.stride() * size_of(p.logits_type) % 16 == 0;
+}
+
 /// Lanes per token of the kernel `route_fused<Config>` runs for `num_tokens` tokens with
 /// `token_lanes` (`launch_options::token_lanes`, assumed valid) on rows that are (or are not)
-/// 16-byte aligned: 8, 16 or 32.
+/// 16-byte aligned (`logit_rows_aligned`): 8, 16 or 32.
 template <class Config>
 constexpr int fused_token_lanes(std::int64_t num_tokens, int token_lanes = 0, bool rows_aligned = true)
 {
@@ -318,9 +325,8 @@ cudaError_t route_fused(const route_params& p, cudaStream_t stream = 0, launch_o
   if (!detail::debug_check_pointers(p)) return cudaErrorInvalidValue;
 #endif
 
-  const bool rows_aligned = (reinterpret_cast<std::uintptr_t>(p.logits) % 16 == 0) &&
-                            (p.stride() * static_cast<std::int64_t>(sizeof(typename Config::logit_type))) % 16 == 0;
-  const int lanes = fused_token_lanes<Config>(p.num_tokens, options.token_lanes, rows_aligned);
+  // (p.logits_type is Config's: matches(p) above)
+  const int lanes = fused_token_lanes<Config>(p.num_tokens, options.token_lanes, logit_rows_aligned(p));
   if constexpr (fused_tiled_available<Config>()) {
     if (lanes == 8) return detail::launch_fused<typename Config::template with_token_lanes<8>>(p, stream, options);
   }

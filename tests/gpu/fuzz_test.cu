@@ -343,11 +343,9 @@ void run_case(std::uint64_t seed, std::uint64_t index, fuzz_stats& stats)
       INFO("launch_options::token_lanes = " << lanes);
       launch_options options;
       options.token_lanes = lanes;
-      bool rows_aligned = false;  // as route_fused judges them: else 8 lanes run the warp kernel
+      bool rows_aligned = false;  // else 8 lanes run the warp kernel
       const route_outputs fused_out = dev.run([&](const route_params& p, cudaStream_t stream) {
-        const std::size_t element = size_of(p.logits_type);
-        rows_aligned = reinterpret_cast<std::uintptr_t>(p.logits) % 16 == 0 &&
-                       static_cast<std::size_t>(p.stride()) * element % 16 == 0;
+        rows_aligned = logit_rows_aligned(p);
         return config->launch(p, stream, options);
       });
       MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, fused_out, reference, "fused kernel", "reference kernel"));
