@@ -35,6 +35,7 @@
 #include <moe_router/route.cuh>
 #include <moe_router/types.hpp>
 #include <moe_router/warp/warp_epilogue.cuh>
+#include <moe_router/warp/warp_route_token.cuh>
 #include <moe_router/warp/warp_score.cuh>
 #include <moe_router/warp/warp_select.cuh>
 

@@ -17,6 +17,7 @@
 #include <moe_router/error.hpp>
 #include <moe_router/model_configs.cuh>
 #include <moe_router/types.hpp>
+#include <moe_router/validate.hpp>
 
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -75,6 +76,44 @@ moe_router::route_path to_path(c10::string_view s)
                         : moe_router::route_path::reference;
 }
 
+/**
+ * The shape arguments of `route` and `is_compiled` as `route_params` fields, each checked to be
+ * an int32 and of the right sign first (a larger value must not wrap into a valid one). Engines
+ * pass 0 or 1 for "no groups"; topk_group is then 1 whatever was passed. What the library
+ * checks itself (topk <= E, the groups dividing E, its limits) it reports when it is called.
+ */
+void set_shape(moe_router::route_params& p, const at::Tensor& logits, int64_t topk, int64_t num_expert_group,
+               int64_t topk_group, c10::string_view scoring_func, c10::string_view group_score)
+{
+  TORCH_CHECK(logits.dim() == 2, "moe_router::route: logits must be 2-D [num_tokens, num_experts] (got ",
+              num(logits.dim()), "-D)");
+  const int64_t E = logits.size(1);
+  TORCH_CHECK(E >= 1 && E <= INT32_MAX, "moe_router::route: bad number of experts ", num(E));
+  TORCH_CHECK(topk >= 1, "moe_router::route: topk must be >= 1 (got ", num(topk), ")");
+  TORCH_CHECK(topk <= INT32_MAX, "moe_router::route: topk is too large (got ", num(topk), ")");
+  TORCH_CHECK(num_expert_group >= 0 && num_expert_group <= INT32_MAX,
+              "moe_router::route: num_expert_group must be 0 or 1 (no groups) or the number of groups (got ",
+              num(num_expert_group), ")");
+  const int64_t groups = num_expert_group <= 1 ? 1 : num_expert_group;
+  const int64_t kept_groups = groups == 1 ? 1 : topk_group;
+  TORCH_CHECK(kept_groups >= 1 && kept_groups <= groups,
+              "moe_router::route: topk_group must be in [1, num_expert_group] (got ", num(topk_group), ")");
+  p.num_experts = static_cast<int>(E);
+  p.num_groups = static_cast<int>(groups);
+  p.topk_group = static_cast<int>(kept_groups);
+  p.topk = static_cast<int>(topk);
+  p.scoring = to_scoring(scoring_func);
+  p.group_score = to_group_score(group_score);
+}
+
+moe_router::index_type to_index_type(std::optional<at::ScalarType> ids_dtype)
+{
+  const at::ScalarType t = ids_dtype.value_or(at::kInt);
+  TORCH_CHECK(t == at::kInt || t == at::kLong, "moe_router::route: ids_dtype must be torch.int32 or torch.int64 (got ",
+              t, ")");
+  return t == at::kInt ? moe_router::index_type::i32 : moe_router::index_type::i64;
+}
+
 void check_same_device(const at::Tensor& t, const at::Tensor& logits, const char* what)
 {
   TORCH_CHECK(t.device() == logits.device(), "moe_router::route: ", what, " must be on the logits' device (",
@@ -96,15 +135,14 @@ std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const
                                               std::optional<at::ScalarType> ids_dtype, c10::string_view path,
                                               bool programmatic_dependent_launch)
 {
-  TORCH_CHECK(logits_in.dim() == 2, "moe_router::route: logits must be 2-D [num_tokens, num_experts] (got ",
-              num(logits_in.dim()), "-D)");
+  moe_router::route_params p;
+  set_shape(p, logits_in, topk, num_expert_group, topk_group, scoring_func, group_score);
   TORCH_CHECK(logits_in.is_cuda(), "moe_router::route: logits must be a CUDA tensor");
   const int64_t T = logits_in.size(0), E = logits_in.size(1);
-  TORCH_CHECK(E >= 1 && E <= INT32_MAX, "moe_router::route: bad number of experts ", num(E));
-  TORCH_CHECK(topk >= 1 && topk <= INT32_MAX, "moe_router::route: topk must be >= 1 (got ", num(topk), ")");
-  TORCH_CHECK(num_fused_shared_experts >= 0 && num_fused_shared_experts <= INT32_MAX,
-              "moe_router::route: num_fused_shared_experts must be >= 0 (got ", num(num_fused_shared_experts),
-              ")");
+  TORCH_CHECK(num_fused_shared_experts >= 0, "moe_router::route: num_fused_shared_experts must be >= 0 (got ",
+              num(num_fused_shared_experts), ")");
+  TORCH_CHECK(num_fused_shared_experts <= INT32_MAX, "moe_router::route: num_fused_shared_experts is too large (got ",
+              num(num_fused_shared_experts), ")");
 
   // Rows may be strided (a slice of a wider GEMM output); columns must be contiguous. A stride
   // below E (broadcast rows) is copied, since the library reads row_stride 0 as "E".
@@ -112,19 +150,6 @@ std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const
   if (logits.stride(1) != 1 || (T > 1 && logits.stride(0) < E)) logits = logits.contiguous();
   const int64_t row_stride = T > 1 ? logits.stride(0) : E;
 
-  // Engines pass 0 or 1 for "no groups"; topk_group is then 1 whatever was passed.
-  const int64_t groups = num_expert_group <= 1 ? 1 : num_expert_group;
-  const int64_t kept_groups = groups == 1 ? 1 : topk_group;
-  TORCH_CHECK(groups <= INT32_MAX && kept_groups >= 1 && kept_groups <= INT32_MAX,
-              "moe_router::route: topk_group must be in [1, num_expert_group] (got ", num(topk_group), ")");
-
-  moe_router::route_params p;
-  p.num_experts = static_cast<int>(E);
-  p.num_groups = static_cast<int>(groups);
-  p.topk_group = static_cast<int>(kept_groups);
-  p.topk = static_cast<int>(topk);
-  p.scoring = to_scoring(scoring_func);
-  p.group_score = to_group_score(group_score);
   p.logits = logits.data_ptr();
   p.logits_type = to_data_type(logits.scalar_type(), "logits", true);
   p.row_stride = row_stride;
@@ -163,14 +188,18 @@ std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const
   p.num_shared_slots = num_fused_shared_experts > 0 ? 1 : 0;
   p.num_shared_experts = num_fused_shared_experts > 0 ? static_cast<int>(num_fused_shared_experts) : 1;
 
-  const at::ScalarType id_type = ids_dtype.value_or(at::kInt);
-  TORCH_CHECK(id_type == at::kInt || id_type == at::kLong,
-              "moe_router::route: ids_dtype must be torch.int32 or "
-              "torch.int64 (got ",
-              id_type, ")");
-  p.ids_type = id_type == at::kInt ? moe_router::index_type::i32 : moe_router::index_type::i64;
+  p.ids_type = to_index_type(ids_dtype);
 
+  // Everything but the outputs is known: check it before they are allocated, so that a bad
+  // call gets its reason (a huge topk would otherwise ask for [T, topk + 1] first and fail as
+  // out of memory). The pointers, the outputs' among them, are checked when route is called.
+  {
+    moe_router::route_params shape = p;
+    shape.num_tokens = 0;
+    TORCH_CHECK(moe_router::validate_params(shape), "moe_router::route: ", moe_router::last_error_message());
+  }
   const int64_t slots = topk + p.num_shared_slots;
+  const at::ScalarType id_type = p.ids_type == moe_router::index_type::i32 ? at::kInt : at::kLong;
   at::Tensor weights = at::empty({T, slots}, logits.options().dtype(at::kFloat));
   at::Tensor ids = at::empty({T, slots}, logits.options().dtype(id_type));
   p.weights = weights.data_ptr<float>();
@@ -208,19 +237,14 @@ bool is_compiled_any(const at::Tensor& logits, const std::optional<at::Tensor>& 
                      c10::string_view group_score, std::optional<at::ScalarType> ids_dtype)
 {
   moe_router::route_params p;
-  p.num_experts = static_cast<int>(logits.size(-1));
-  p.num_groups = num_expert_group <= 1 ? 1 : static_cast<int>(num_expert_group);
-  p.topk_group = p.num_groups == 1 ? 1 : static_cast<int>(topk_group);
-  p.topk = static_cast<int>(topk);
-  p.scoring = to_scoring(scoring_func);
-  p.group_score = to_group_score(group_score);
+  set_shape(p, logits, topk, num_expert_group, topk_group, scoring_func, group_score);
   p.logits_type = to_data_type(logits.scalar_type(), "logits", true);
   if (bias.has_value() && bias->defined()) {
     static const float present = 0.0f;  // `contains` asks only whether there is a bias
     p.bias = &present;
     p.bias_type = to_data_type(bias->scalar_type(), "bias", false);
   }
-  p.ids_type = ids_dtype.value_or(at::kInt) == at::kLong ? moe_router::index_type::i64 : moe_router::index_type::i32;
+  p.ids_type = to_index_type(ids_dtype);
   return moe_router::default_route_table::contains(p);
 }
 

@@ -246,6 +246,42 @@ def test_errors_are_raised_with_the_reason(ops):
         moe_router_op.route(logits, bias, expert_map=identity, **args)
 
 
+def test_bad_arguments_are_refused_before_the_outputs_are_allocated(ops):
+    """The reason, not an out-of-memory error: [16, 10**9 + 1] outputs would need 128 GB."""
+    shape = SHAPES["deepseek_v3"]
+    logits, bias = make_inputs(shape, 16, torch.float32)
+    args = dict(route_args(shape), num_fused_shared_experts=1)
+    args["topk"] = 10**9
+    with pytest.raises(RuntimeError, match="topk") as refused:
+        moe_router_op.route(logits, bias, **args)
+    assert "out of memory" not in str(refused.value)
+
+
+def test_integer_arguments_past_int32_are_named(ops):
+    """An int64 argument is never narrowed into a valid int32 one, and the message names it."""
+    shape = SHAPES["deepseek_v3"]
+    logits, bias = make_inputs(shape, 16, torch.float32)
+    args = route_args(shape)
+    with pytest.raises(RuntimeError, match="topk is too large"):
+        moe_router_op.route(logits, bias, **dict(args, topk=2**32 + 8))
+    with pytest.raises(RuntimeError, match="num_fused_shared_experts is too large"):
+        moe_router_op.route(logits, bias, **dict(args, num_fused_shared_experts=2**31))
+    with pytest.raises(RuntimeError, match="num_expert_group must be 0 or 1"):
+        moe_router_op.route(logits, bias, **dict(args, num_expert_group=2**32 + 8))
+    # A negative group count is refused, not read as "no groups".
+    with pytest.raises(RuntimeError, match="num_expert_group must be 0 or 1"):
+        moe_router_op.route(logits, bias, **dict(args, num_expert_group=-8))
+    # is_compiled checks its arguments as route does (topk 2**32 + 8 is not DeepSeek-V3's 8).
+    call = [args["num_expert_group"], args["topk_group"], "sigmoid", "top2_sum"]
+    with pytest.raises(RuntimeError, match="topk is too large"):
+        ops.is_compiled(logits, bias, 2**32 + 8, *call, None)
+    with pytest.raises(RuntimeError, match="ids_dtype"):
+        ops.is_compiled(logits, bias, args["topk"], *call, torch.float32)
+    with pytest.raises(RuntimeError, match="logits must be 2-D"):
+        ops.is_compiled(logits.view(2, 8, -1), bias, args["topk"], *call, None)
+    assert ops.is_compiled(logits, bias, args["topk"], *call, None)
+
+
 def test_is_compiled_reads_only_shapes_and_types(ops):
     """is_compiled does no GPU work: it answers the same for CUDA, CPU and meta tensors."""
     shape = SHAPES["deepseek_v3"]

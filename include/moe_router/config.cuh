@@ -44,6 +44,15 @@ constexpr bool is_power_of_two(int v) { return v > 0 && (v & (v - 1)) == 0; }
 constexpr int divisor_or_one(int v) { return v >= 1 ? v : 1; }
 /// The lanes per token a kernel exists for.
 constexpr bool valid_token_lanes(int lanes) { return lanes == 32 || lanes == 16 || lanes == 8; }
+/// Do E experts in G groups fit `lanes` lanes per token: no groups, or each group a
+/// power-of-two number of whole lanes (E/G is V = ceil(E/lanes) times a power of two)? The
+/// group merges are xor shuffles within a group's lanes.
+constexpr bool groups_fill_lanes(int experts, int groups, int lanes)
+{
+  const int v = (experts + lanes - 1) / divisor_or_one(lanes);
+  const int per_group = experts / divisor_or_one(groups);
+  return groups <= 1 || v < 1 || (per_group % v == 0 && is_power_of_two(per_group / v));
+}
 }  // namespace detail
 
 /// Lanes of the warp that routes one token.
@@ -107,6 +116,12 @@ struct route_config {
                   NumExperts / detail::divisor_or_one(NumGroups) >= 2,
                 "the top2_sum group score needs at least 2 experts per group (NumExperts / NumGroups >= 2): use "
                 "fewer groups, or group_score_kind::max");
+  static_assert(Scoring == scoring_func::sigmoid || Scoring == scoring_func::softmax ||
+                  Scoring == scoring_func::sqrtsoftplus,
+                "Scoring must be scoring_func::sigmoid, softmax or sqrtsoftplus (a value outside the enum has no "
+                "kernel)");
+  static_assert(GroupScore == group_score_kind::top2_sum || GroupScore == group_score_kind::max,
+                "GroupScore must be group_score_kind::top2_sum or max (a value outside the enum has no kernel)");
   static_assert(std::is_same<LogitT, float>::value || std::is_same<LogitT, __nv_bfloat16>::value ||
                     std::is_same<LogitT, __half>::value,
                 "LogitT must be float, __nv_bfloat16 or __half");
@@ -140,12 +155,10 @@ struct route_config {
   static constexpr int lanes_per_group =
     NumGroups > 1 ? experts_per_group / detail::divisor_or_one(experts_per_lane) : TokenLanes;
 
-  static_assert(NumGroups <= 1 || experts_per_lane < 1 || !detail::valid_token_lanes(TokenLanes) ||
-                  (experts_per_group % experts_per_lane == 0 &&
-                   detail::is_power_of_two(experts_per_group / experts_per_lane)),
+  static_assert(!detail::valid_token_lanes(TokenLanes) || detail::groups_fill_lanes(NumExperts, NumGroups, TokenLanes),
                 "with NumGroups > 1 the fused kernel needs each group to be a power-of-two number of whole "
-                "lanes: NumExperts / NumGroups must be ceil(NumExperts / TokenLanes) times a power of two "
-                "(other shapes run on the reference kernel)");
+                "lanes: NumExperts / NumGroups must be ceil(NumExperts / TokenLanes) times a power of two (change "
+                "NumGroups or TokenLanes; other shapes run on the reference kernel)");
 
   /// The same shape and types routed by `Lanes` lanes per token.
   template <int Lanes>

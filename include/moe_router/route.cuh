@@ -61,10 +61,8 @@ struct launch_options {
 template <class Config>
 constexpr bool fused_half_warp_available()
 {
-  constexpr int E = Config::num_experts, G = Config::num_groups;
-  constexpr int V16 = (E + 15) / 16;
-  return Config::scoring == scoring_func::sigmoid && E <= 256 && Config::topk <= 16 &&
-         (G == 1 || ((E / G) % V16 == 0 && detail::is_power_of_two((E / G) / V16)));
+  return Config::scoring == scoring_func::sigmoid && Config::num_experts <= 256 && Config::topk <= 16 &&
+         detail::groups_fill_lanes(Config::num_experts, Config::num_groups, 16);
 }
 
 /**
@@ -101,11 +99,10 @@ constexpr std::int64_t fused_half_warp_min_tokens()
 template <class Config>
 constexpr bool fused_tiled_available()
 {
-  constexpr int E = Config::num_experts, G = Config::num_groups;
-  constexpr int V8 = E >= 8 ? E / 8 : 1;  // E < 8 fails the chunk test below; no division by zero
+  constexpr int E = Config::num_experts;
   constexpr int chunk = 16 / static_cast<int>(sizeof(typename Config::logit_type));
   return Config::scoring != scoring_func::softmax && Config::topk <= 8 && E <= 512 && E % (8 * chunk) == 0 &&
-         (G == 1 || ((E / G) % V8 == 0 && detail::is_power_of_two((E / G) / V8)));
+         detail::groups_fill_lanes(E, Config::num_groups, 8);
 }
 
 /**
@@ -294,6 +291,13 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
 template <class Config>
 cudaError_t route_fused(const route_params& p, cudaStream_t stream = 0, launch_options options = {})
 {
+  // Small batches and unaligned rows run a warp per token whatever `Config::token_lanes` says.
+  constexpr bool fits_a_warp = detail::groups_fill_lanes(Config::num_experts, Config::num_groups, warp_lanes);
+  static_assert(fits_a_warp,
+                "route_fused runs a warp per token (TokenLanes = 32) for small batches and unaligned rows, so the "
+                "shape must fit 32 lanes too: with NumGroups > 1, NumExperts / NumGroups must be "
+                "ceil(NumExperts / 32) times a power of two (change NumGroups; or call the device pieces from your "
+                "own kernel with this Config, or route_reference)");
   detail::clear_error();
   if (!validate_params(p, fused_limits)) return cudaErrorInvalidValue;
   if (!Config::matches(p)) {
@@ -333,7 +337,11 @@ cudaError_t route_fused(const route_params& p, cudaStream_t stream = 0, launch_o
   if constexpr (fused_half_warp_available<Config>()) {
     if (lanes == 16) return detail::launch_fused<typename Config::template with_token_lanes<16>>(p, stream, options);
   }
-  return detail::launch_fused<typename Config::template with_token_lanes<32>>(p, stream, options);
+  if constexpr (fits_a_warp) {
+    return detail::launch_fused<typename Config::template with_token_lanes<32>>(p, stream, options);
+  } else {
+    return cudaErrorInvalidValue;  // never compiled: the static_assert above
+  }
 }
 
 }  // namespace moe_router

@@ -15,10 +15,25 @@
 #include <moe_router/error.hpp>
 #include <moe_router/types.hpp>
 
-#include <cmath>
 #include <cstdint>
+#include <cstring>
 
 namespace moe_router {
+
+namespace detail {
+/// Is `v` finite and > 0? Read from its bits: a host build with -ffast-math (or
+/// -ffinite-math-only) may assume that no float is NaN or infinite and fold `std::isfinite` and
+/// comparisons with NaN to constants, which would let a NaN or infinite factor through.
+inline bool finite_and_positive(float v)
+{
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &v, sizeof(bits));
+  const bool negative = (bits >> 31) != 0;
+  const bool zero = (bits << 1) == 0;
+  const bool inf_or_nan = (bits & 0x7f800000u) == 0x7f800000u;
+  return !negative && !zero && !inf_or_nan;
+}
+}  // namespace detail
 
 /// The largest shape a code path can run; the reference paths' limits are `reference_limits`.
 struct route_limits {
@@ -66,7 +81,7 @@ inline bool validate_params(const route_params& p, const route_limits& limits = 
   // bias as, only when there is a bias (as `route_config::matches` ignores it without one).
   if (p.bias_type != data_type::f32 && p.bias_type != data_type::bf16 &&
       (p.bias != nullptr || p.bias_type != data_type::f16))
-    return fail("bias_type must be f32 or bf16 (got %s)", to_string(p.bias_type));
+    return fail("bias_type must be f32 or bf16 (got %s, %d)", to_string(p.bias_type), static_cast<int>(p.bias_type));
   if (p.ids_type != index_type::i32 && p.ids_type != index_type::i64)
     return fail("ids_type must be i32 or i64 (got %d)", static_cast<int>(p.ids_type));
   if (p.row_stride != 0 && p.row_stride < E)
@@ -88,10 +103,11 @@ inline bool validate_params(const route_params& p, const route_limits& limits = 
     const std::int64_t slots = static_cast<std::int64_t>(K) + 1;  // at most K + 1; in 64 bits for any limits
     const std::int64_t widest = stride > slots ? stride : slots;
     if (p.num_tokens > 0 && p.num_tokens > max_elements / widest)
-      return fail("num_tokens (%lld) times the row stride (%lld) is too large (more than 2^56 elements)",
-                  static_cast<long long>(p.num_tokens), static_cast<long long>(stride));
+      return fail("num_tokens (%lld) times the wider of the row stride and the K + 1 output slots (%lld) is too "
+                  "large (more than 2^56 elements)",
+                  static_cast<long long>(p.num_tokens), static_cast<long long>(widest));
   }
-  if (!std::isfinite(p.routed_scaling_factor) || !(p.routed_scaling_factor > 0.0f))
+  if (!detail::finite_and_positive(p.routed_scaling_factor))
     return fail("routed_scaling_factor must be finite and > 0 (got %g)", static_cast<double>(p.routed_scaling_factor));
   if (p.num_tokens == 0) return true;
   if (p.logits == nullptr) return fail("logits is null");

@@ -7,6 +7,9 @@
 // message (see CMakeLists.txt beside this file). The case `valid` must compile: it keeps a
 // broken harness (wrong flags, a missing include path) from passing every case. Two more, built
 // for sm_75: the device pieces must refuse it with their #error, the reference kernel compile.
+// Three built for sm_90a check what a Config must also satisfy where it is used: `route_fused`
+// (a warp per token for small batches) and `warp_topk` (at most 32 experts a lane), with
+// `route_fused_valid` as their positive control.
 
 #include <moe_router/config.cuh>
 
@@ -49,10 +52,24 @@ constexpr auto max_score = group_score_kind::max;
 #define MOE_ROUTER_CASE_experts_above_512_with_8_lanes 20
 #define MOE_ROUTER_CASE_device_pieces_before_sm80      21
 #define MOE_ROUTER_CASE_reference_before_sm80          22
+#define MOE_ROUTER_CASE_scoring_out_of_range           23
+#define MOE_ROUTER_CASE_group_score_out_of_range       24
+#define MOE_ROUTER_CASE_route_fused_valid              25
+#define MOE_ROUTER_CASE_route_fused_groups_split_warp_lanes 26
+#define MOE_ROUTER_CASE_warp_topk_more_than_32_a_lane  27
 
 #define MOE_ROUTER_CASE_ID_(name)       MOE_ROUTER_CASE_##name
 #define MOE_ROUTER_CASE_ID(name)        MOE_ROUTER_CASE_ID_(name)
 #define MOE_ROUTER_COMPILE_FAIL_CASE_ID MOE_ROUTER_CASE_ID(MOE_ROUTER_COMPILE_FAIL_CASE)
+
+// The cases that instantiate route_fused on their `config`.
+#define MOE_ROUTER_CASE_CALLS_ROUTE_FUSED \
+  (MOE_ROUTER_CASE_IS(route_fused_valid) || MOE_ROUTER_CASE_IS(route_fused_groups_split_warp_lanes))
+}  // namespace
+#if MOE_ROUTER_CASE_CALLS_ROUTE_FUSED
+#include <moe_router/route.cuh>
+#endif
+namespace {
 
 #if MOE_ROUTER_CASE_IS(valid)
 // every kind of shape the checks allow, at their edges
@@ -104,6 +121,33 @@ using config = route_config<256, 1, 1, 12, sigmoid, top2_sum, float, float, std:
 using config = route_config<128, 1, 1, 8, softmax, top2_sum, float, float, std::int32_t, 16>;
 #elif MOE_ROUTER_CASE_IS(experts_above_512_with_8_lanes)
 using config = route_config<1024, 1, 1, 8, sigmoid, top2_sum, float, float, std::int32_t, 8>;
+#elif MOE_ROUTER_CASE_IS(scoring_out_of_range)
+using config = route_config<256, 8, 4, 8, static_cast<scoring_func>(7)>;
+#elif MOE_ROUTER_CASE_IS(group_score_out_of_range)
+using config = route_config<256, 8, 4, 8, sigmoid, static_cast<group_score_kind>(5)>;
+#elif MOE_ROUTER_CASE_IS(route_fused_valid)  // compiled with -arch=sm_90a: must compile
+// A half-warp shape whose groups are whole lanes with 32, 16 and 8 lanes a token (32, 16 and
+// 8 lanes a group): route_fused (below) compiles all three kernels.
+using config = route_config<64, 2, 1, 6, sigmoid, top2_sum, float, float, std::int32_t, 16>;
+#elif MOE_ROUTER_CASE_IS(route_fused_groups_split_warp_lanes)  // compiled with -arch=sm_90a
+// Valid with 16 lanes (3 experts a group, one lane each), but a warp's lanes hold 2 experts
+// each, so a group would be a lane and a half; route_fused (below) runs a warp per token for
+// small batches.
+using config = route_config<48, 16, 4, 4, sigmoid, max_score, float, float, std::int32_t, 16>;
+#elif MOE_ROUTER_CASE_IS(warp_topk_more_than_32_a_lane)  // compiled with -arch=sm_90a
+}  // namespace
+#include <moe_router/warp/warp_route_token.cuh>
+namespace {
+// 384 experts over 8 lanes: 48 a lane, more than warp_topk's 32-bit candidate mask holds.
+using config = route_config<384, 1, 1, 8, sigmoid, top2_sum, float, float, std::int32_t, 8>;
+__global__ void route_kernel(const moe_router::route_params p)
+{
+  __shared__ moe_router::warp_topk_storage storage[4];
+  const int lane = static_cast<int>(threadIdx.x) % moe_router::warp_lanes;
+  float bias[config::experts_per_lane];
+  moe_router::warp_load_bias<config>(nullptr, lane, bias);
+  moe_router::warp_route_token<config>(bias, lane, p, lane / 8, config::num_experts, storage[lane / 8]);
+}
 #elif MOE_ROUTER_CASE_IS(device_pieces_before_sm80)  // compiled with -arch=sm_75
 }  // namespace
 #include <moe_router/warp/token_lanes.cuh>
@@ -124,6 +168,13 @@ using config = route_config<256, 8, 4, 8>;
 
 // Instantiate the class, which evaluates its static_asserts.
 constexpr int instantiate = config::num_experts + config::experts_per_lane;
+
+#if MOE_ROUTER_CASE_CALLS_ROUTE_FUSED
+[[maybe_unused]] cudaError_t fused_entry(const moe_router::route_params& p)
+{
+  return moe_router::route_fused<config>(p);
+}
+#endif
 
 }  // namespace
 

@@ -166,6 +166,16 @@ inline const std::vector<bad_param_case>& bad_param_cases()
          p.num_tokens = std::int64_t{1} << 27;
        },
        "num_tokens", "134217728"},
+      {"num_tokens times the K + 1 output slots past 2^56 elements (K = E)",
+       [](route_params& p) {
+         p.num_experts = 8;
+         p.num_groups = 1;
+         p.topk_group = 1;
+         p.topk = 8;
+         p.row_stride = 0;
+         p.num_tokens = (std::int64_t{1} << 56) / 9 + 1;
+       },
+       "num_tokens", "output slots (9)"},
       {"scaling factor 0", [](route_params& p) { p.routed_scaling_factor = 0.0f; }, "routed_scaling_factor", "got 0"},
       {"scaling factor -0", [](route_params& p) { p.routed_scaling_factor = -0.0f; }, "routed_scaling_factor",
        "got -0"},
@@ -193,7 +203,7 @@ inline const std::vector<bad_param_case>& bad_param_cases()
        "got 9"},
       {"f16 bias", [](route_params& p) { p.bias_type = data_type::f16; }, "bias_type", "got f16"},
       {"unknown bias type", [](route_params& p) { p.bias_type = static_cast<data_type>(9); }, "bias_type",
-       "got unknown"},
+       "got unknown, 9"},
       {"unknown ids type", [](route_params& p) { p.ids_type = static_cast<index_type>(5); }, "ids_type", "got 5"},
       // ---- beyond the limits of the reference paths (4096 / 64), so of every path
       {"E beyond the reference limit",

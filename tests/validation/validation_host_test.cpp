@@ -112,7 +112,7 @@ TEST_CASE("an f16 bias type is refused with a bias and let through without one; 
   route_params p = b.params();
   p.bias_type = data_type::f16;
   CHECK_FALSE(validate_params(p));
-  CHECK(std::string(last_error_message()).find("bias_type must be f32 or bf16 (got f16)") != std::string::npos);
+  CHECK(std::string(last_error_message()).find("bias_type must be f32 or bf16 (got f16, 2)") != std::string::npos);
   CHECK_FALSE(host_route(p));
   CHECK(b.unchanged());
 

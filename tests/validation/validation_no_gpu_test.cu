@@ -14,8 +14,9 @@
 #include "validation/entry_points.cuh"
 
 #include <moe_router/dispatch.cuh>
-#include <moe_router/model_configs.cuh>
 #include <moe_router/error.hpp>
+#include <moe_router/model_configs.cuh>
+#include <moe_router/reference/reference_row.hpp>
 #include <moe_router/route.cuh>
 #include <moe_router/types.hpp>
 
@@ -493,4 +494,15 @@ TEST_CASE("a refused call's reason is replaced by the next call's outcome", "[va
   p.num_tokens = 0;
   CHECK(call_route_default_table(p, 0, route_path::fused) == cudaSuccess);
   CHECK(std::string(last_error_message()).empty());
+}
+
+// reference_row.hpp is "host or device" (api.md): a user's kernel sizes and carves the scratch of
+// one row and routes it. Compiled here, not run: the header's functions must be callable from
+// device code (`row_scratch_bytes` was a host-only constexpr function).
+__device__ void reference_row_in_a_user_kernel(const moe_router::route_params& p, std::int64_t t, void* buffer)
+{
+  static_assert(moe_router::reference::row_scratch_bytes(256) == 9 * 256, "9 bytes an expert");
+  if (moe_router::reference::row_scratch_bytes(p.num_experts) > 0)
+    moe_router::reference::reference_route_row(p, t, p.num_tokens,
+                                                moe_router::reference::make_row_scratch(buffer, p.num_experts));
 }

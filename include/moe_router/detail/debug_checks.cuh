@@ -15,7 +15,8 @@
  * about each non-null pointer first and refuse, with `cudaErrorInvalidValue` and the name of
  * the pointer, a plain host allocation the device cannot access (on systems whose devices can
  * read pageable host memory, such as HMM or ATS systems, it is accepted). Pinned host memory
- * (cudaHostAlloc / cudaHostRegister), managed memory and device memory pass.
+ * (cudaHostAlloc / cudaHostRegister), managed memory and device memory pass, device memory of
+ * another GPU too: whether peer access to it is enabled has no query that changes nothing.
  *
  * Define the macro for the whole program (every translation unit that includes the
  * launchers), like `MOE_ROUTER_DEBUG_SYNC`: the launchers are inline functions.
@@ -29,8 +30,9 @@
 namespace moe_router {
 namespace detail {
 
-/// Whether every non-null pointer of `p` is accessible from the current device; if not, false
-/// with the pointer's name in `last_error_message()`.
+/// Whether no non-null pointer of `p` is host memory the current device cannot access; if one
+/// is, false with the pointer's name in `last_error_message()`. (Device memory of another GPU
+/// passes, peer access enabled or not.)
 inline bool debug_check_pointers(const route_params& p)
 {
   int device = 0, pageable = 0;

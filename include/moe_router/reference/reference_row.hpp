@@ -31,7 +31,10 @@ struct row_scratch {
 };
 
 /// Bytes of scratch `reference_route_row` needs for E experts.
-constexpr std::int64_t row_scratch_bytes(int num_experts) { return 9 * static_cast<std::int64_t>(num_experts); }
+MOE_ROUTER_HD constexpr std::int64_t row_scratch_bytes(int num_experts)
+{
+  return 9 * static_cast<std::int64_t>(num_experts);
+}
 
 /// Carve a `row_scratch` out of a buffer of `row_scratch_bytes(E)` bytes, 4-byte aligned.
 MOE_ROUTER_HD row_scratch make_row_scratch(void* buffer, int num_experts)

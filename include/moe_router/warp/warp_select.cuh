@@ -326,6 +326,10 @@ __device__ __forceinline__ warp_topk_result warp_topk(const std::uint32_t (&key)
 {
   constexpr int V = Config::experts_per_lane;
   constexpr int K = Config::topk;
+  static_assert(V <= 32,
+                "warp_topk holds a lane's candidates in a 32-bit mask: at most 32 experts a lane (with TokenLanes = 8 "
+                "at most 256 experts; the tiled kernel ranks larger shapes from shared memory, tile_topk in "
+                "warp_tile_select.cuh; or use TokenLanes = 16 or 32)");
   if constexpr (K <= 2) {
     return detail::warp_topk_rounds<Config>(key, score, lane, c.kept);
   } else {
