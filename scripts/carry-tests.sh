@@ -5,8 +5,8 @@
 # without a GPU, pack them small enough to carry, and run them on a machine with one.
 #
 # Usage: scripts/carry-tests.sh pack [--build-dir DIR] [--dest DEST] [--no-build]
-#        scripts/carry-tests.sh run [--dest DEST] [--sanitize TOOLS] [--sanitize-timeout S]
-#                                   [--bench] [-- BENCH_ARGS...]
+#        scripts/carry-tests.sh run [--dest DEST] [--only NAMES] [--sanitize TOOLS]
+#                                   [--sanitize-timeout S] [--sanitize-only] [--bench] [-- BENCH_ARGS...]
 #
 #   pack   builds, in the configured build tree DIR (default: build), the executables of the
 #          tests labelled `gpu` and benchmarks/moe_router_bench (unless --no-build), and packs
@@ -18,6 +18,9 @@
 #          them once per tool of TOOLS (comma-separated, as gpu-check.sh --sanitize: the tests
 #          see MOE_ROUTER_UNDER_SANITIZER=TOOL; --sanitize-timeout stops a run after S seconds
 #          and counts it as not clean), then with --bench moe_router_bench with BENCH_ARGS.
+#          --only runs only the tests NAMES (comma-separated executable names); --sanitize-only
+#          skips the runs without a sanitizer (racecheck over every test, about 8 minutes,
+#          then fits one 10-minute device call).
 #          One line per run: name, exit status, seconds and the test's or the sanitizer's
 #          summary. The exit status is 0 when every run passed.
 #
@@ -29,7 +32,7 @@
 # For example: `scripts/carry-tests.sh pack` here, then one device call that carries
 # build-carry and runs `scripts/carry-tests.sh run --sanitize memcheck --bench -- --csv
 # $OUT/route_bench.csv`. Racecheck over every test takes about 8 minutes on an H100: give it a
-# call of its own.
+# call of its own (`run --sanitize racecheck --sanitize-only`).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,6 +48,8 @@ build=1
 sanitize_tools=""
 sanitize_timeout=""
 run_bench=0
+sanitize_only=0
+only=""
 bench_args=()
 # value OPTION ARGS...: the value of an option given as `--opt VALUE` or `--opt=VALUE`
 value() {
@@ -58,14 +63,18 @@ while [[ $# -gt 0 ]]; do
     --dest|--dest=*) dest=$(value "$@") ;;
     --sanitize|--sanitize=*) sanitize_tools=$(value "$@") ;;
     --sanitize-timeout|--sanitize-timeout=*) sanitize_timeout=$(value "$@") ;;
+    --only|--only=*) only=$(value "$@") ;;
+    --sanitize-only) sanitize_only=1 ;;
     --no-build) build=0 ;;
     --bench) run_bench=1 ;;
     --) shift; bench_args=("$@"); break ;;
     -h|--help) usage; exit 0 ;;
     *) echo "carry-tests.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
-  [[ $1 = *=* || $1 = --no-build || $1 = --bench ]] && shift || shift 2
+  [[ $1 = *=* || $1 = --no-build || $1 = --bench || $1 = --sanitize-only ]] && shift || shift 2
 done
+[[ $sanitize_only = 0 || -n $sanitize_tools ]] ||
+  { echo "carry-tests.sh: --sanitize-only needs --sanitize TOOLS" >&2; exit 2; }
 [[ -z $sanitize_timeout || $sanitize_timeout =~ ^[1-9][0-9]*$ ]] ||
   { echo "carry-tests.sh: --sanitize-timeout needs a whole number of seconds (got $sanitize_timeout)" >&2; exit 2; }
 
@@ -151,7 +160,16 @@ run() {
 
 mapfile -t tests < <(cut -d' ' -f3- "$dest/md5.txt" | grep -v '^moe_router_bench$' || true)
 [[ ${#tests[@]} -gt 0 ]] || { echo "carry-tests.sh: no test packed in $dest" >&2; exit 1; }
-for t in "${tests[@]}"; do run "$t" "$work/$t"; done
+if [[ -n $only ]]; then
+  chosen=()
+  for name in ${only//,/ }; do
+    printf '%s\n' "${tests[@]}" | grep -qx -- "$name" ||
+      { echo "carry-tests.sh: --only: no test $name packed (packed: ${tests[*]})" >&2; exit 2; }
+    chosen+=("$name")
+  done
+  tests=("${chosen[@]}")
+fi
+[[ $sanitize_only = 1 ]] || for t in "${tests[@]}"; do run "$t" "$work/$t"; done
 
 if [[ -n $sanitize_tools ]]; then
   sanitizer=$(command -v compute-sanitizer || echo "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer")
