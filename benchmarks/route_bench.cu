@@ -18,6 +18,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -35,14 +36,27 @@ using bench::time_per_call_us;
 // ---- the traffic floor -----------------------------------------------------------------------
 
 // Streams the logits in 16-byte loads over a persistent grid and writes every output slot; an
-// output depends on what was read, so no load can be dropped.
+// output depends on what was read, so no load can be dropped. With `InFlight` > 1 each thread
+// issues that many independent loads before it uses any (the plain loop waits for each load
+// before it issues the next); the benchmark times both and takes the faster as the floor.
+template <int InFlight>
 __global__ void traffic_floor_kernel(const uint4* logits, std::int64_t chunks, float* weights, std::int32_t* ids,
                                      std::int64_t outputs)
 {
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   const std::int64_t first = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
   unsigned acc = 0;
-  for (std::int64_t c = first; c < chunks; c += stride) {
+  std::int64_t c = first;
+  if constexpr (InFlight > 1) {
+    for (; c + (InFlight - 1) * stride < chunks; c += InFlight * stride) {
+      uint4 v[InFlight];
+#pragma unroll
+      for (int u = 0; u < InFlight; ++u) v[u] = __ldg(logits + c + u * stride);
+#pragma unroll
+      for (int u = 0; u < InFlight; ++u) acc ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
+    }
+  }
+  for (; c < chunks; c += stride) {
     const uint4 v = __ldg(logits + c);
     acc ^= v.x ^ v.y ^ v.z ^ v.w;
   }
@@ -57,6 +71,7 @@ struct row {
   std::int64_t tokens;
   bool in_l2;
   double fused_us, reference_us, floor_us;
+  double floor_plain_us, floor_in_flight_us;  ///< the two floor kernels; floor_us is the faster
   double bytes;
   int lanes = 32;  ///< lanes per token of the kernel route_fused ran
 };
@@ -136,14 +151,21 @@ void bench_config(const char* name, const std::vector<std::int64_t>& token_count
                     static_cast<long long>(tokens));
         std::exit(1);
       }
-      // Both may have left the same slot poisoned (no row here is padding, so no id is -1).
-      if (std::find(fused_i.begin(), fused_i.end(), -1) != fused_i.end()) {
+      // Both may have left the same slot poisoned (no row here is padding, so no id is -1, and
+      // no weight has the poison's bits, a NaN).
+      const auto poisoned = [](float w) {
+        std::uint32_t bits;
+        std::memcpy(&bits, &w, sizeof bits);
+        return bits == 0xffffffffu;
+      };
+      if (std::find(fused_i.begin(), fused_i.end(), -1) != fused_i.end() ||
+          std::find_if(fused_w.begin(), fused_w.end(), poisoned) != fused_w.end()) {
         std::printf("FAILED: %s %lld tokens: an output slot was not written\n", name, static_cast<long long>(tokens));
         std::exit(1);
       }
     }
     const int replays = quick ? 5 : 25;
-    row r{name, moe_router::to_string(Config::logits_data_type), tokens, !rotate, 0, 0, 0, 0};
+    row r{name, moe_router::to_string(Config::logits_data_type), tokens, !rotate, 0, 0, 0, 0, 0, 0};
     // The kernel route_fused chooses for this batch (see route.cuh).
     r.lanes = moe_router::fused_token_lanes<Config>(tokens);
     r.fused_us = time_per_call_us(
@@ -153,21 +175,29 @@ void bench_config(const char* name, const std::vector<std::int64_t>& token_count
     // As many blocks as the work needs, at most 8 per SM (a persistent grid).
     const int floor_blocks = static_cast<int>(
       std::min<std::int64_t>(static_cast<std::int64_t>(sms) * 8, (std::max(chunks, tokens * slots) + 255) / 256));
-    r.floor_us = time_per_call_us(
-      [&](int set, cudaStream_t s) {
-        traffic_floor_kernel<<<floor_blocks, 256, 0, s>>>(reinterpret_cast<const uint4*>(logits[set]), chunks, weights, ids,
-                                                     tokens * slots);
-        BENCH_CHECK(cudaGetLastError());
-      },
-      sets, replays, stream);
+    auto time_floor = [&](auto kernel) {
+      return time_per_call_us(
+        [&](int set, cudaStream_t s) {
+          kernel<<<floor_blocks, 256, 0, s>>>(reinterpret_cast<const uint4*>(logits[set]), chunks, weights, ids,
+                                              tokens * slots);
+          BENCH_CHECK(cudaGetLastError());
+        },
+        sets, replays, stream);
+    };
+    r.floor_plain_us = time_floor(traffic_floor_kernel<1>);
+    r.floor_in_flight_us = time_floor(traffic_floor_kernel<4>);
+    r.floor_us = std::min(r.floor_plain_us, r.floor_in_flight_us);
+    // The reference kernel is slow (milliseconds at 32768 tokens): the median of 3 replays.
     if (!quick && tokens <= 32768)
       r.reference_us = time_per_call_us(
         [&](int set, cudaStream_t s) { BENCH_CHECK(moe_router::route_reference(params(set), s)); }, sets, 3, stream);
     r.bytes = set_bytes + static_cast<double>(tokens) * slots * (sizeof(float) + sizeof(std::int32_t));
     rows.push_back(r);
-    std::printf("%-12s %-5s %7lld %-3s fused(%2d) %9.2f us  floor %9.2f us  x%5.2f  %7.0f GB/s  ref %10.2f us\n", name,
-                r.logits.c_str(), static_cast<long long>(tokens), r.in_l2 ? "L2" : "HBM", r.lanes, r.fused_us,
-                r.floor_us, r.fused_us / r.floor_us, r.bytes / r.fused_us / 1e3, r.reference_us);
+    std::printf("%-12s %-5s %7lld %-3s fused(%2d) %9.2f us  floor %9.2f us (%.2f / %.2f)  x%5.2f  %7.0f GB/s  ref "
+                "%10.2f us\n",
+                name, r.logits.c_str(), static_cast<long long>(tokens), r.in_l2 ? "L2" : "HBM", r.lanes, r.fused_us,
+                r.floor_us, r.floor_plain_us, r.floor_in_flight_us, r.fused_us / r.floor_us, r.bytes / r.fused_us / 1e3,
+                r.reference_us);
     std::fflush(stdout);
     for (auto* l : logits) BENCH_CHECK(cudaFree(l));
     BENCH_CHECK(cudaFree(weights));
@@ -224,6 +254,12 @@ int main(int argc, char** argv)
   std::printf("# device: %s, %d SMs, L2 %d MB\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20);
   cudaStream_t stream;
   BENCH_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  // Opened before the run, so that a path that cannot be written fails at once, not after it.
+  FILE* csv = profile ? nullptr : std::fopen(csv_path.c_str(), "w");
+  if (!profile && csv == nullptr) {
+    std::fprintf(stderr, "cannot write %s: %s\n", csv_path.c_str(), std::strerror(errno));
+    return 1;
+  }
 
   if (profile) {  // the launches scripts/profile-lines.sh profiles (the second of each pair)
     profile_config<moe_router::deepseek_v3_config<float>>(131072, stream);
@@ -246,16 +282,19 @@ int main(int argc, char** argv)
 
   // One decimal more than the summary table below (whole tokens per second), so that the table
   // built from the CSV (scripts/bench_table.py, docs/performance.md) shows what this run printed.
-  FILE* csv = std::fopen(csv_path.c_str(), "w");
-  if (csv != nullptr) {
+  {
     std::fprintf(csv, "device,shape,logits,tokens,inputs,lanes_per_token,fused_us,floor_us,fused_over_floor,"
-                      "fused_tokens_per_s,fused_GBps,reference_us\n");
+                      "fused_tokens_per_s,fused_GBps,reference_us,floor_plain_us,floor_in_flight_us\n");
     for (const row& r : rows)
-      std::fprintf(csv, "%s,%s,%s,%lld,%s,%d,%.4f,%.4f,%.4f,%.0f,%.3f,%.3f\n", prop.name, r.shape.c_str(),
+      std::fprintf(csv, "%s,%s,%s,%lld,%s,%d,%.4f,%.4f,%.4f,%.0f,%.3f,%.3f,%.4f,%.4f\n", prop.name, r.shape.c_str(),
                    r.logits.c_str(), static_cast<long long>(r.tokens), r.in_l2 ? "L2" : "HBM", r.lanes, r.fused_us,
                    r.floor_us, r.fused_us / r.floor_us, r.tokens / (r.fused_us * 1e-6), r.bytes / r.fused_us / 1e3,
-                   r.reference_us);
-    std::fclose(csv);
+                   r.reference_us, r.floor_plain_us, r.floor_in_flight_us);
+    const bool written = std::ferror(csv) == 0;
+    if (std::fclose(csv) != 0 || !written) {
+      std::fprintf(stderr, "could not write %s\n", csv_path.c_str());
+      return 1;
+    }
     std::printf("# wrote %s\n", csv_path.c_str());
   }
 
