@@ -26,6 +26,8 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <iterator>
@@ -159,6 +161,23 @@ void sweep(const char* shape, const sweep_options& o, cudaStream_t stream, bool&
 
 }  // namespace
 
+/// `text` as a whole number, or -1 unless all of it is one ("1e5" and "12x" are refused, not
+/// read as 1 and 12).
+static std::int64_t whole_number(const std::string& text)
+{
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  return text.empty() || errno != 0 || *end != '\0' ? -1 : static_cast<std::int64_t>(v);
+}
+
+/// The same for an int option (-1 past INT_MAX).
+static int whole_int(const std::string& text)
+{
+  const std::int64_t v = whole_number(text);
+  return v > INT_MAX ? -1 : static_cast<int>(v);
+}
+
 int main(int argc, char** argv)
 {
   sweep_options o;
@@ -168,12 +187,12 @@ int main(int argc, char** argv)
       o.shapes = split(argv[++i]);
     } else if (!std::strcmp(argv[i], "--tokens") && has_value) {
       o.tokens.clear();
-      for (const std::string& t : split(argv[++i])) o.tokens.push_back(std::atoll(t.c_str()));
+      for (const std::string& t : split(argv[++i])) o.tokens.push_back(whole_number(t));
     } else if (!std::strcmp(argv[i], "--lanes") && has_value) {
       o.lanes.clear();
-      for (const std::string& l : split(argv[++i])) o.lanes.push_back(std::atoi(l.c_str()));
+      for (const std::string& l : split(argv[++i])) o.lanes.push_back(whole_int(l));
     } else if (!std::strcmp(argv[i], "--replays") && has_value) {
-      o.replays = std::atoi(argv[++i]);
+      o.replays = whole_int(argv[++i]);
     } else {
       std::fprintf(stderr, "usage: %s [--shapes NAME,...] [--tokens N,...] [--lanes L,...] [--replays R]\n", argv[0]);
       return 2;
@@ -181,7 +200,7 @@ int main(int argc, char** argv)
   }
   for (const std::int64_t t : o.tokens)
     if (t < 1) {
-      std::fprintf(stderr, "--tokens: each count must be at least 1\n");
+      std::fprintf(stderr, "--tokens: each count must be a whole number, at least 1\n");
       return 2;
     }
   const char* const known[] = {"deepseek_v3",       "deepseek_v3/bf16",       "kimi_k2",       "kimi_k2/bf16",

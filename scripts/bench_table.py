@@ -16,6 +16,7 @@ second) can differ from it in a last digit. "-": the reference kernel was not ti
 import argparse
 import csv
 import difflib
+import re
 import sys
 
 HEADER = ("| shape | logits | tokens | inputs | lanes | fused µs | floor µs | fused / floor | fused GB/s "
@@ -64,6 +65,13 @@ def main():
     if not args.check:
         print(expected)
         return
+    # A heading that names a card ("## Results (H100)") takes only a CSV measured on that card.
+    card = re.search(r"\((H\d+)\)", args.heading)
+    if card:
+        with open(args.csv, newline="") as f:
+            others = sorted({r["device"] for r in csv.DictReader(f) if card.group(1) not in r["device"]})
+        if others:
+            sys.exit(f"{args.csv}: measured on {', '.join(others)}, not on the {card.group(1)} of '{args.heading}'")
     found = table_under(args.check, args.heading)
     if found != expected:
         diff = difflib.unified_diff(found.splitlines(), expected.splitlines(), f"{args.check} ({args.heading})",
