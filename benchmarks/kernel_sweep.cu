@@ -171,11 +171,11 @@ static std::int64_t whole_number(const std::string& text)
   return text.empty() || errno != 0 || *end != '\0' ? -1 : static_cast<std::int64_t>(v);
 }
 
-/// The same for an int option (-1 past INT_MAX).
+/// The same for an int option (-1 outside int's range).
 static int whole_int(const std::string& text)
 {
   const std::int64_t v = whole_number(text);
-  return v > INT_MAX ? -1 : static_cast<int>(v);
+  return v < INT_MIN || v > INT_MAX ? -1 : static_cast<int>(v);
 }
 
 int main(int argc, char** argv)

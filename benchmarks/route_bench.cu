@@ -254,10 +254,13 @@ int main(int argc, char** argv)
   std::printf("# device: %s, %d SMs, L2 %d MB\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20);
   cudaStream_t stream;
   BENCH_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  // Opened before the run, so that a path that cannot be written fails at once, not after it.
-  FILE* csv = profile ? nullptr : std::fopen(csv_path.c_str(), "w");
+  // Written to a file beside the CSV, opened before the run so that a path that cannot be
+  // written fails at once, and renamed to the CSV at the end: a run that stops on the way
+  // leaves an existing CSV as it was.
+  const std::string partial_path = csv_path + ".partial";
+  FILE* csv = profile ? nullptr : std::fopen(partial_path.c_str(), "w");
   if (!profile && csv == nullptr) {
-    std::fprintf(stderr, "cannot write %s: %s\n", csv_path.c_str(), std::strerror(errno));
+    std::fprintf(stderr, "cannot write %s: %s\n", partial_path.c_str(), std::strerror(errno));
     return 1;
   }
 
@@ -291,7 +294,7 @@ int main(int argc, char** argv)
                    r.floor_us, r.fused_us / r.floor_us, r.tokens / (r.fused_us * 1e-6), r.bytes / r.fused_us / 1e3,
                    r.reference_us, r.floor_plain_us, r.floor_in_flight_us);
     const bool written = std::ferror(csv) == 0;
-    if (std::fclose(csv) != 0 || !written) {
+    if (std::fclose(csv) != 0 || !written || std::rename(partial_path.c_str(), csv_path.c_str()) != 0) {
       std::fprintf(stderr, "could not write %s\n", csv_path.c_str());
       return 1;
     }

@@ -167,6 +167,7 @@ if [[ -n $only ]]; then
       { echo "carry-tests.sh: --only: no test $name packed (packed: ${tests[*]})" >&2; exit 2; }
     chosen+=("$name")
   done
+  [[ ${#chosen[@]} -gt 0 ]] || { echo "carry-tests.sh: --only names no test" >&2; exit 2; }
   tests=("${chosen[@]}")
 fi
 [[ $sanitize_only = 1 ]] || for t in "${tests[@]}"; do run "$t" "$work/$t"; done

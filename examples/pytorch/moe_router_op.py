@@ -42,7 +42,12 @@ The op::
 - returns ``weights`` [T, K+S] float32 and ``ids`` [T, K+S], S = 1 if NS > 0 else 0.
 
 ``torch.ops.moe_router.is_compiled(logits, bias, topk, num_expert_group, topk_group,
-scoring_func, group_score, ids_dtype)`` says whether "auto" runs the fused kernel for a call.
+scoring_func, group_score, ids_dtype)`` says whether "auto" runs the fused kernel for a call. It
+raises, as ``route`` does, on arguments no call can take: logits that are not 2-D, an integer
+argument out of its int32 range or of the wrong sign, a ``topk_group`` outside
+[1, num_expert_group], an unknown ``scoring_func``, ``group_score`` or ``ids_dtype``. A shape the
+library refuses later (``topk`` above the kept experts, groups that do not divide the experts)
+is "not compiled": False.
 """
 
 import os

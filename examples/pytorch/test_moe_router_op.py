@@ -247,11 +247,12 @@ def test_errors_are_raised_with_the_reason(ops):
 
 
 def test_bad_arguments_are_refused_before_the_outputs_are_allocated(ops):
-    """The reason, not an out-of-memory error: [16, 10**9 + 1] outputs would need 128 GB."""
+    """The reason, not an out-of-memory error: [16, 2**31 - 1] outputs would need 128 GiB each
+    (more than an H200 holds for the two)."""
     shape = SHAPES["deepseek_v3"]
     logits, bias = make_inputs(shape, 16, torch.float32)
     args = dict(route_args(shape), num_fused_shared_experts=1)
-    args["topk"] = 10**9
+    args["topk"] = 2**31 - 2
     with pytest.raises(RuntimeError, match="topk") as refused:
         moe_router_op.route(logits, bias, **args)
     assert "out of memory" not in str(refused.value)
@@ -271,7 +272,8 @@ def test_integer_arguments_past_int32_are_named(ops):
     # A negative group count is refused, not read as "no groups".
     with pytest.raises(RuntimeError, match="num_expert_group must be 0 or 1"):
         moe_router_op.route(logits, bias, **dict(args, num_expert_group=-8))
-    # is_compiled checks its arguments as route does (topk 2**32 + 8 is not DeepSeek-V3's 8).
+    # is_compiled refuses the arguments no call can take, as route does (topk 2**32 + 8 is
+    # not DeepSeek-V3's 8, whatever its low 32 bits).
     call = [args["num_expert_group"], args["topk_group"], "sigmoid", "top2_sum"]
     with pytest.raises(RuntimeError, match="topk is too large"):
         ops.is_compiled(logits, bias, 2**32 + 8, *call, None)
