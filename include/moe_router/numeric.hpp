@@ -109,15 +109,24 @@ MOE_ROUTER_HD float reciprocal_1_to_2(float y)
 #endif
 }
 
+/// The largest x whose sigmoid is 0 in fp32: `1 / (1 + exp(-x))` evaluated in fp32 is 0 from
+/// here down, where exp(-x) overflows (exp(88.72283935546875) is above FLT_MAX, exp of the
+/// float below it is not).
+constexpr float sigmoid_zero_at_or_below = -88.72283935546875f;
+
 /**
- * @brief sigmoid, 1 / (1 + exp(-x)), evaluated without overflow and without a branch:
- * t = exp(-|x|) in [0, 1], r = 1 / (1 + t), and the score is r for x >= 0, t * r otherwise
- * (the same value: e^x / (1 + e^x)). Large negative x gives exp(x) itself, down to the
- * denormals, where 1 / (1 + exp(-x)) would round to 0 once exp(-x) overflows.
+ * @brief sigmoid, 1 / (1 + exp(-x)) in fp32, evaluated without a branch: t = exp(-|x|) in
+ * [0, 1], r = 1 / (1 + t), and the score is r for x >= 0, t * r otherwise (the same value:
+ * e^x / (1 + e^x)). At or below `sigmoid_zero_at_or_below`, where exp(-x) overflows and the
+ * literal fp32 evaluation (PyTorch's `torch.sigmoid` among them) gives 0, t is taken as 0, so
+ * that t * r is 0 too: it would go on down through the denormals to about -104. (Zeroing t
+ * before the reciprocal rather than the result after it: with the select last, the tiled
+ * kernel of Kimi-K2 with bf16 logits spilled 12 bytes at its 96 registers.)
  */
 MOE_ROUTER_HD float sigmoid_score(float x)
 {
-  const float t = expf(-fabsf(x));
+  const float exp_neg_abs = expf(-fabsf(x));
+  const float t = x <= sigmoid_zero_at_or_below ? 0.0f : exp_neg_abs;
   const float r = reciprocal_1_to_2(add_rn(1.0f, t));
   return x >= 0.0f ? r : mul_rn(t, r);
 }

@@ -353,9 +353,10 @@ TEST_CASE("subnormal scores widen the weight tolerance only as far as they must"
   d.flavour = input_flavour::random;
   d.has_bias = false;
   test_case c = make_case(d, 3);
-  // row 0: every score subnormal (about 1e-42, known to about 1e-44); row 1: ordinary scores
+  // row 0: every score subnormal (about 3e-39, known to about 1e-44: the literal fp32 sigmoid
+  // is 0 below -88.72, subnormal just above); row 1: ordinary scores
   for (int e = 0; e < 8; ++e) {
-    store_as(c.logits, data_type::f32, e, -96.0f - 0.5f * static_cast<float>(e));
+    store_as(c.logits, data_type::f32, e, -88.70f - 0.002f * static_cast<float>(e));
     store_as(c.logits, data_type::f32, 8 + e, 1.0f - 0.5f * static_cast<float>(e));
   }
   const route_outputs host = run_host(c);
@@ -363,12 +364,14 @@ TEST_CASE("subnormal scores widen the weight tolerance only as far as they must"
   REQUIRE(host.weight(0, 0) > 0.5f);
 
   route_outputs off = host;
-  off.weights[0] *= 1.001f;  // 0.1%: within what a subnormal exp result can move a renormalized weight
+  // 3e-6: within what a subnormal exp result (1e-44 of about 3e-39) can move a renormalized
+  // weight, about 3.4e-6 besides the ordinary 1e-6
+  off.weights[0] *= 1.000003f;
   MOE_ROUTER_CHECK_OK(check_against_host(c, off, host));
   off.weights[0] = host.weights[0] * 1.2f;  // 20%: far beyond
   CHECK_FALSE(check_against_host(c, off, host).ok);
   off = host;
-  off.weights[2] *= 1.001f;  // the same 0.1% on ordinary scores
+  off.weights[2] *= 1.000003f;  // the same 3e-6 on ordinary scores
   CHECK_FALSE(check_against_host(c, off, host).ok);
 }
 

@@ -650,11 +650,14 @@ TEST_CASE("denormal logits and denormal scores are neither flushed nor misordere
   }
   SECTION("sigmoid scores below FLT_MIN keep their order")
   {
-    const std::vector<float> logits = {-101.0f, -95.0f, -100.0f, -90.0f, -300.0f};
-    const routed r = route(no_renormalize(make_params(5, 1, 1, 5, logits)));
-    CHECK(r.row_ids(0) == ids_t{3, 1, 2, 0, 4});
+    // Subnormal from -87.34 down to -88.72; 0 at or below, as 1 / (1 + exp(-x)) in fp32.
+    const std::vector<float> logits = {-88.7f, -88.0f, -88.5f, -87.5f, -300.0f, -88.8f};
+    const routed r = route(no_renormalize(make_params(6, 1, 1, 6, logits)));
+    CHECK(r.row_ids(0) == ids_t{3, 1, 2, 0, 4, 5});
+    CHECK(r.weight(0, 0) < FLT_MIN);
     CHECK(r.weight(0, 3) > 0.0f);
-    CHECK(r.weight(0, 4) == 0.0f);
+    CHECK(r.weight(0, 4) == 0.0f);  // -300 and -88.8 score 0 alike: a tie, the lower expert first
+    CHECK(r.weight(0, 5) == 0.0f);
   }
   SECTION("softmax scores below FLT_MIN keep their order and value")
   {

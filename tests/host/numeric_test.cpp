@@ -149,15 +149,36 @@ TEST_CASE("the score functions follow their formulas, infinities included", "[nu
   CHECK(close_rel(softmax_numerator(-1.0f, 1.0f), std::exp(-2.0), 1e-6));
 }
 
-TEST_CASE("sigmoid of a very negative logit is exp(x), down through the denormals", "[numeric][scoring]")
+TEST_CASE("sigmoid of a very negative logit is the literal fp32 1 / (1 + exp(-x)): 0 where exp(-x) overflows",
+          "[numeric][scoring]")
 {
   CHECK(close_rel(sigmoid_score(-80.0f), std::exp(-80.0), 1e-6));
-  CHECK(close_rel(sigmoid_score(-95.0f), std::exp(-95.0), 1e-4));  // below FLT_MIN: fewer bits
-  CHECK(sigmoid_score(-95.0f) < FLT_MIN);
-  CHECK(sigmoid_score(-100.0f) > 0.0f);
-  CHECK(sigmoid_score(-100.0f) < sigmoid_score(-99.0f));
-  CHECK(sigmoid_score(-200.0f) == 0.0f);
-  CHECK(bits_of(sigmoid_score(-200.0f)) == 0u);  // +0, never -0
+  // The threshold: exp(-x) overflows in fp32 at it and not just above it.
+  const float zero_from = sigmoid_zero_at_or_below;
+  const float above = std::nextafter(zero_from, 0.0f);
+  CHECK(std::isinf(std::exp(-zero_from)));
+  CHECK(std::isfinite(std::exp(-above)));
+  CHECK(bits_of(sigmoid_score(zero_from)) == 0u);  // +0, never -0
+  CHECK(sigmoid_score(above) > 0.0f);
+  CHECK(sigmoid_score(above) < FLT_MIN);  // a denormal, as 1 / (1 + exp(-x)) gives there
+  // Every float from the threshold up to -87 against the literal fp32 evaluation: 0 exactly
+  // where it is 0, otherwise within a few units of the last place (denormals included).
+  int compared = 0, differing = 0;
+  for (float x = zero_from; x <= -87.0f; x = std::nextafter(x, 0.0f), ++compared) {
+    const float literal = 1.0f / (1.0f + std::exp(-x));
+    const float s = sigmoid_score(x);
+    if ((literal == 0.0f) != (s == 0.0f) ||
+        std::fabs(static_cast<double>(s) - literal) > 4.0 * std::ldexp(1.0, -149) + 1e-6 * literal)
+      ++differing;
+  }
+  INFO(compared << " floats from " << zero_from << " to -87");
+  CHECK(compared > 100000);
+  CHECK(differing == 0);
+  for (float x : {-95.0f, -104.0f, -200.0f, -FLT_MAX, -inf_f}) {
+    INFO("x = " << x);
+    CHECK(bits_of(sigmoid_score(x)) == 0u);
+  }
+  CHECK(std::isnan(sigmoid_score(nan_f)));
   CHECK(sigmoid_score(88.0f) == 1.0f);
 }
 

@@ -213,7 +213,8 @@ enum class row_kind : int {
   signed_zeros,        ///< only -0.0 and +0.0 (ties that -0.0 == +0.0 must keep)
   collapse,            ///< values within 2^-12 of each other: equal after rounding to bf16 / f16
   neighbours,          ///< values a few ulp apart
-  underflow,           ///< -104 .. -80, some 0: subnormal sigmoid scores and softmax numerators
+  underflow,           ///< -104 .. -80, some 0: sigmoid scores normal, subnormal (-88.72 .. -87.34) and 0 (below,
+                       ///< many ties), subnormal softmax numerators
   count
 };
 
