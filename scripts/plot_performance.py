@@ -12,7 +12,8 @@ and token count). The figure has two panels over the token count (log scale):
   1. the fused kernel's time and the traffic floor's (the time it takes just to move the bytes
      routing must move), one color per shape and logits type, fused solid, floor dashed;
   2. fused / floor, with horizontal lines at the target ratios (1.25, 1.5 and 2 by default).
-Needs matplotlib (pip install matplotlib); it is not a dependency of the library.
+Needs matplotlib (`pip install matplotlib`, or Debian's `python3-matplotlib`); it is not a dependency
+of the library.
 """
 
 import argparse
