@@ -9,10 +9,12 @@
 #                                   [--sanitize-timeout S] [--sanitize-only] [--bench] [-- BENCH_ARGS...]
 #
 #   pack   builds, in the configured build tree DIR (default: build), the executables of the
-#          tests labelled `gpu` and benchmarks/moe_router_bench (unless --no-build), and packs
-#          them into DEST/gpu_tests.tar.xz with their md5 sums in DEST/md5.txt (default DEST:
+#          tests labelled `gpu`, of the numbered examples (tests labelled `example` named
+#          *_example: on a GPU they check the fused kernel against the host reference) and
+#          benchmarks/moe_router_bench (unless --no-build), and packs them into
+#          DEST/gpu_tests.tar.xz with their md5 sums in DEST/md5.txt (default DEST:
 #          build-carry, which git ignores). The whole build tree is too large to carry; the
-#          archive of the 14 GPU tests and the benchmark is about 15 MB.
+#          archive of the 14 GPU tests, 3 examples and the benchmark is about 15 MB.
 #   run    on the GPU machine, from the repository root: unpacks DEST into a temporary folder,
 #          checks the md5 sums, and runs every test executable, then with --sanitize each of
 #          them once per tool of TOOLS (comma-separated, as gpu-check.sh --sanitize: the tests
@@ -84,9 +86,12 @@ if [[ $mode = pack ]]; then
   # The GPU tests, from CTest's own list: each is named after its executable's target.
   mapfile -t names < <(ctest --test-dir "$build_dir" -N -L gpu | sed -n 's/^ *Test *#[0-9]*: *//p' | sort -u)
   [[ ${#names[@]} -gt 0 ]] || { echo "carry-tests.sh: no test labelled gpu in $build_dir" >&2; exit 1; }
+  # The numbered examples: each test runs its executable of the same name (examples/CMakeLists.txt).
+  mapfile -t examples < <(ctest --test-dir "$build_dir" -N -L example | sed -n 's/^ *Test *#[0-9]*: *//p' |
+                            grep '_example$' | sort -u || true)
   bench=$build_dir/benchmarks/moe_router_bench
   if [[ $build = 1 ]]; then
-    targets=("${names[@]}")
+    targets=("${names[@]}" "${examples[@]}")
     [[ ! -d $build_dir/benchmarks ]] || targets+=(moe_router_bench)  # built with MOE_ROUTER_BUILD_BENCHMARKS
     cmake --build "$build_dir" --target "${targets[@]}"
   fi
@@ -100,11 +105,15 @@ if [[ $mode = pack ]]; then
   stage=$(mktemp -d)
   trap 'rm -rf "$stage"' EXIT
   for t in "${tests[@]}"; do cp "$t" "$stage/"; done
+  for e in "${examples[@]}"; do
+    [[ -x $build_dir/examples/$e ]] || { echo "carry-tests.sh: example $e is not built in $build_dir/examples" >&2; exit 1; }
+    cp "$build_dir/examples/$e" "$stage/"
+  done
   [[ ! -x $bench ]] || cp "$bench" "$stage/"
   mkdir -p "$dest"
   (cd "$stage" && md5sum -- *) > "$dest/md5.txt"
   tar -cJf "$dest/gpu_tests.tar.xz" -C "$stage" .
-  echo "carry-tests.sh: packed ${#tests[@]} GPU tests$([[ -x $bench ]] && echo ' and moe_router_bench') into" \
+  echo "carry-tests.sh: packed ${#tests[@]} GPU tests, ${#examples[@]} examples$([[ -x $bench ]] && echo ' and moe_router_bench') into" \
     "$dest/gpu_tests.tar.xz ($(du -h "$dest/gpu_tests.tar.xz" | cut -f1)); carry $dest"
   exit 0
 fi
@@ -147,7 +156,7 @@ run() {
   status=$?
   set -e
   local said
-  said=$(grep -E 'All tests passed|^test cases:|^assertions:|ERROR SUMMARY|RACECHECK SUMMARY|hazards displayed' \
+  said=$(grep -E 'All tests passed|^test cases:|^assertions:|^PASSED|^FAILED|ERROR SUMMARY|RACECHECK SUMMARY|hazards displayed' \
            "$log_dir/$name.log" | tail -n 3 | tr -s ' \n' ' ' || true)
   if [[ $status -eq 124 || $status -eq 137 ]] && [[ -n $sanitize_timeout ]]; then said="timed out; $said"; fi
   [[ $status -ne 77 ]] || said="skipped (no GPU: the tests' SKIP_RETURN_CODE)"
