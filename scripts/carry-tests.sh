@@ -9,32 +9,36 @@
 #                                   [--sanitize-timeout S] [--sanitize-only] [--bench] [-- BENCH_ARGS...]
 #
 #   pack   builds, in the configured build tree DIR (default: build), the executables of the
-#          tests labelled `gpu`, of the numbered examples (tests labelled `example` named
-#          *_example: on a GPU they check the fused kernel against the host reference) and
+#          tests labelled `gpu`, of the numbered examples (label `example_program`: on a GPU
+#          they run the fused kernel, or example 02 its own, and check the rows) and
 #          benchmarks/moe_router_bench (unless --no-build), and packs them into
 #          DEST/gpu_tests.tar.xz with their md5 sums in DEST/md5.txt (default DEST:
 #          build-carry, which git ignores). The whole build tree is too large to carry; the
 #          archive of the 14 GPU tests, 3 examples and the benchmark is about 15 MB.
 #   run    on the GPU machine, from the repository root: unpacks DEST into a temporary folder,
-#          checks the md5 sums, and runs every test executable, then with --sanitize each of
-#          them once per tool of TOOLS (comma-separated, as gpu-check.sh --sanitize: the tests
-#          see MOE_ROUTER_UNDER_SANITIZER=TOOL; --sanitize-timeout stops a run after S seconds
-#          and counts it as not clean), then with --bench moe_router_bench with BENCH_ARGS.
-#          --only runs only the tests NAMES (comma-separated executable names); --sanitize-only
-#          skips the runs without a sanitizer (racecheck over every test, about 8 minutes,
-#          then fits one 10-minute device call).
-#          One line per run: name, exit status, seconds and the test's or the sanitizer's
-#          summary. The exit status is 0 when every run passed.
+#          checks the md5 sums, and runs every test and example executable, then with --sanitize
+#          each of them once per tool of TOOLS (comma-separated; the tests see
+#          MOE_ROUTER_UNDER_SANITIZER=TOOL and cut their cases, the examples run whole;
+#          gpu-check.sh --sanitize runs the `gpu` tests only; --sanitize-timeout stops a run
+#          after S seconds and counts it as not clean), then with --bench moe_router_bench with
+#          BENCH_ARGS. --only runs only the executables NAMES (comma-separated); --sanitize-only
+#          skips the runs without a sanitizer (racecheck over the 14 tests took about 8 minutes
+#          on an H100, the examples not counted).
+#          One line per run: name, exit status, seconds and the test's, the example's or the
+#          sanitizer's summary. The exit status is 0 when every run passed; a test that skips
+#          (no GPU) fails, and so does an example that finds no CUDA device where nvidia-smi
+#          sees one.
 #
-# With OUT set (the device tool's output folder), `run` writes its output to
+# With OUT set (a folder to keep the results in), `run` writes its output to
 # $OUT/carry-tests.log as it goes and, at the end, every run's whole output to
-# $OUT/carry-logs.tar.gz (one file: the device returns a few files only). BENCH_ARGS may name
+# $OUT/carry-logs.tar.gz (one file, for machines that return only a few). BENCH_ARGS may name
 # files under $OUT (`-- --csv $OUT/route_bench.csv`).
 #
-# For example: `scripts/carry-tests.sh pack` here, then one device call that carries
-# build-carry and runs `scripts/carry-tests.sh run --sanitize memcheck --bench -- --csv
-# $OUT/route_bench.csv`. Racecheck over every test takes about 8 minutes on an H100: give it a
-# call of its own (`run --sanitize racecheck --sanitize-only`).
+# For example: `scripts/carry-tests.sh pack` here, then on the GPU machine, with build-carry
+# copied there, `scripts/carry-tests.sh run --sanitize memcheck --bench -- --csv
+# $OUT/route_bench.csv` (about 4 minutes on an H100). Racecheck over the 14 tests takes about 8
+# minutes: where a command's time is limited to 10, give it one of its own (`run --sanitize
+# racecheck --sanitize-only --only NAMES` for fewer).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -83,37 +87,35 @@ done
 # ---- pack: here, without a GPU --------------------------------------------------------------------
 if [[ $mode = pack ]]; then
   [[ -f $build_dir/CTestTestfile.cmake ]] || { echo "carry-tests.sh: $build_dir is not a configured build tree" >&2; exit 2; }
-  # The GPU tests, from CTest's own list: each is named after its executable's target.
-  mapfile -t names < <(ctest --test-dir "$build_dir" -N -L gpu | sed -n 's/^ *Test *#[0-9]*: *//p' | sort -u)
+  # The GPU tests and the numbered examples (label `example_program`), from CTest's own list:
+  # each is named after its executable's target and runs it without arguments.
+  carried='^(gpu|example_program)$'
+  mapfile -t names < <(ctest --test-dir "$build_dir" -N -L "$carried" | sed -n 's/^ *Test *#[0-9]*: *//p' | sort -u)
   [[ ${#names[@]} -gt 0 ]] || { echo "carry-tests.sh: no test labelled gpu in $build_dir" >&2; exit 1; }
-  # The numbered examples: each test runs its executable of the same name (examples/CMakeLists.txt).
-  mapfile -t examples < <(ctest --test-dir "$build_dir" -N -L example | sed -n 's/^ *Test *#[0-9]*: *//p' |
-                            grep '_example$' | sort -u || true)
+  examples=$(ctest --test-dir "$build_dir" -N -L '^example_program$' | grep -c '^ *Test *#' || true)
   bench=$build_dir/benchmarks/moe_router_bench
   if [[ $build = 1 ]]; then
-    targets=("${names[@]}" "${examples[@]}")
+    targets=("${names[@]}")
     [[ ! -d $build_dir/benchmarks ]] || targets+=(moe_router_bench)  # built with MOE_ROUTER_BUILD_BENCHMARKS
     cmake --build "$build_dir" --target "${targets[@]}"
   fi
   # Their commands, now that they are built (CTest gives an empty one for a missing executable).
-  mapfile -t tests < <(ctest --test-dir "$build_dir" -N -V -L gpu | sed -n 's/^.*Test command: //p' | sort -u)
-  [[ ${#tests[@]} -eq ${#names[@]} ]] || { echo "carry-tests.sh: not every GPU test is built in $build_dir" >&2; exit 1; }
+  mapfile -t tests < <(ctest --test-dir "$build_dir" -N -V -L "$carried" | sed -n 's/^.*Test command: //p' | sort -u)
+  [[ ${#tests[@]} -eq ${#names[@]} ]] ||
+    { echo "carry-tests.sh: not every GPU test and example is built in $build_dir (run without --no-build)" >&2; exit 1; }
   for t in "${tests[@]}"; do
-    [[ -n $t && -x $t ]] || { echo "carry-tests.sh: a GPU test is not built in $build_dir (run without --no-build)" >&2; exit 1; }
+    [[ -n $t && -x $t ]] ||
+      { echo "carry-tests.sh: a GPU test or example is not built in $build_dir (run without --no-build)" >&2; exit 1; }
     [[ $t != *" "* ]] || { echo "carry-tests.sh: a test command with arguments is not supported: $t" >&2; exit 1; }
   done
   stage=$(mktemp -d)
   trap 'rm -rf "$stage"' EXIT
   for t in "${tests[@]}"; do cp "$t" "$stage/"; done
-  for e in "${examples[@]}"; do
-    [[ -x $build_dir/examples/$e ]] || { echo "carry-tests.sh: example $e is not built in $build_dir/examples" >&2; exit 1; }
-    cp "$build_dir/examples/$e" "$stage/"
-  done
   [[ ! -x $bench ]] || cp "$bench" "$stage/"
   mkdir -p "$dest"
   (cd "$stage" && md5sum -- *) > "$dest/md5.txt"
   tar -cJf "$dest/gpu_tests.tar.xz" -C "$stage" .
-  echo "carry-tests.sh: packed ${#tests[@]} GPU tests, ${#examples[@]} examples$([[ -x $bench ]] && echo ' and moe_router_bench') into" \
+  echo "carry-tests.sh: packed $((${#tests[@]} - examples)) GPU tests, $examples examples$([[ -x $bench ]] && echo ' and moe_router_bench') into" \
     "$dest/gpu_tests.tar.xz ($(du -h "$dest/gpu_tests.tar.xz" | cut -f1)); carry $dest"
   exit 0
 fi
@@ -143,7 +145,8 @@ trap finish EXIT
 
 tar -xJf "$dest/gpu_tests.tar.xz" -C "$work"
 (cd "$work" && md5sum --quiet -c "$dest/md5.txt") || { echo "carry-tests.sh: md5 sums differ" >&2; exit 1; }
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2> /dev/null || echo "(nvidia-smi found no GPU)"
+gpu_seen=1
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2> /dev/null || { gpu_seen=0; echo "(nvidia-smi found no GPU)"; }
 failed=()
 runs=0
 # run NAME COMMAND...: one line of result; its whole output in $log_dir/NAME.log
@@ -156,8 +159,14 @@ run() {
   status=$?
   set -e
   local said
-  said=$(grep -E 'All tests passed|^test cases:|^assertions:|^PASSED|^FAILED|ERROR SUMMARY|RACECHECK SUMMARY|hazards displayed' \
+  said=$(grep -E 'All tests passed|^test cases:|^assertions:|^PASSED|^FAILED|^no CUDA device|ERROR SUMMARY|RACECHECK SUMMARY|hazards displayed' \
            "$log_dir/$name.log" | tail -n 3 | tr -s ' \n' ' ' || true)
+  # An example finds no device and exits 0, having checked the host side only: a failure where
+  # nvidia-smi sees a GPU (as a test's skip is, exit 77).
+  if [[ $status -eq 0 && $gpu_seen = 1 ]] && grep -q '^no CUDA device\|no GPU to run' "$log_dir/$name.log"; then
+    status=1
+    said="exited 0 but found no CUDA device, though nvidia-smi sees one; $said"
+  fi
   if [[ $status -eq 124 || $status -eq 137 ]] && [[ -n $sanitize_timeout ]]; then said="timed out; $said"; fi
   [[ $status -ne 77 ]] || said="skipped (no GPU: the tests' SKIP_RETURN_CODE)"
   echo "$name: exit $status, $((SECONDS - started)) s${said:+, $said}"

@@ -221,24 +221,27 @@ def test_fused_and_reference_kernels_agree_bit_for_bit(ops, logits_dtype):
     assert torch.equal(fused[0].view(torch.int32), reference[0].view(torch.int32))
 
 
+@pytest.mark.parametrize("T", [512, 8192])
 @pytest.mark.parametrize("logits_dtype", [torch.float32, torch.bfloat16], ids=["f32", "bf16"])
 @pytest.mark.parametrize("name", ["deepseek_v3", "kimi_k2"])
-def test_sigmoid_is_zero_where_pytorch_gives_zero(ops, name, logits_dtype):
+def test_sigmoid_is_zero_where_pytorch_gives_zero(ops, name, logits_dtype, T):
     """At and below -88.72283935546875 exp(-x) overflows in fp32, and torch.sigmoid gives 0: so
-    must the op. Every logit but one a row lies there (the threshold itself in column 0 with fp32
-    logits), and the bias alone decides the choice; column 1 lies just above, where the score is
-    a denormal, and its bias of 1 puts it in every row's top-K. Its weight is then its score over
-    itself, every other routed weight 0. (Before the op followed the fp32 formula there, it gave
-    exp(x) down through the denormals, and every row had weights spread over all K slots.)"""
+    must the op, on the warp kernel (512 tokens) and the tiled kernel with screened scores (8192).
+    Every logit of a row but one lies there (with fp32 logits column 0 is the threshold itself
+    and column 2 the float below it), and the bias alone decides the choice; column 1 lies just
+    above, where the score is a denormal, and its bias of 1 puts it in every row's top-K. Its
+    renormalized weight is then its score over itself, 1 (times the scaling factor with
+    scale_output), and every other routed weight 0. (Before the op followed the fp32 formula
+    there, it gave exp(x) down through the denormals, and the weights spread over the K slots.)"""
     shape = SHAPES[name]
-    T = 512
     E = shape["E"]
     g = torch.Generator(device="cuda").manual_seed(11)
-    threshold = torch.tensor(-88.72283935546875)
+    threshold = torch.tensor(-88.72283935546875, dtype=torch.float32)
     logits = (-89.0 - 15.0 * torch.rand(T, E, generator=g, device="cuda")).to(logits_dtype)
     if logits_dtype == torch.float32:
         logits[:, 0] = threshold
         logits[:, 1] = torch.nextafter(threshold, torch.tensor(0.0))
+        logits[:, 2] = torch.nextafter(threshold, torch.tensor(-float("inf")))
     else:
         logits[:, 1] = -88.5  # the bf16 next to the threshold, above it
     bias = 0.05 * torch.randn(E, generator=g, device="cuda")
@@ -250,9 +253,15 @@ def test_sigmoid_is_zero_where_pytorch_gives_zero(ops, name, logits_dtype):
     weights, ids = moe_router_op.route(logits, bias, **args)
     check_against_torch(logits, bias, args, weights, ids, min_clear=1.0)
     K = args["topk"]
-    assert ((ids[:, :K] == 1).sum(dim=1) == 1).all()
-    assert (weights[:, :K][ids[:, :K] != 1] == 0).all()
-    assert (weights[:, :K][ids[:, :K] == 1] > 0).all()
+    chosen = ids[:, :K] == 1
+    assert (chosen.sum(dim=1) == 1).all()
+    assert (weights[:, :K][~chosen] == 0).all()
+    factor = args["routed_scaling_factor"] if args.get("scale_output", False) else 1.0
+    assert (weights[:, :K][chosen] == factor).all()
+    if args.get("num_fused_shared_experts", 0) > 0:
+        assert (weights[:, K] == 1.0).all()  # the routed sum over the factor
+    reference = moe_router_op.route(logits, bias, path="reference", **args)
+    assert torch.equal(ids, reference[1]) and torch.equal(weights.view(torch.int32), reference[0].view(torch.int32))
 
 
 def test_errors_are_raised_with_the_reason(ops):
