@@ -55,3 +55,23 @@ TEMPLATE_TEST_CASE("the tiled kernel copying through L2 only equals the referenc
   }
   check_fused_cases<config>(label, descs, 410000u + static_cast<std::uint64_t>(config::num_experts));
 }
+
+// Every shape with a tiled kernel, past one wave of every kernel (more_than_a_wave_cases): the
+// covering sets above route one round a warp. Two shapes only this test compiles: groups scored
+// by their largest choice score (the screened group proof's max case) and two groups of four
+// lanes with 2 * TG < K.
+TEMPLATE_TEST_CASE("every kernel routing more than one wave of tokens equals the reference kernel (fp32 logits)",
+                   "[fused][models][tiled]", deepseek_v3_config<>, kimi_k2_config<>, glm_4_5_config<>,
+                   minimax_m2_config<>, llama_4_config<>, deepseek_v4_flash_config<>,
+                   (route_config<256, 8, 4, 8, scoring_func::sigmoid, group_score_kind::max>),
+                   (route_config<256, 2, 1, 8, scoring_func::sigmoid, group_score_kind::top2_sum>))
+{
+  using config = TestType;
+  static_assert(fused_tiled_available<config>(), "a shape with a tiled kernel");
+  char label[128];
+  std::snprintf(label, sizeof label, "E=%d G=%d TG=%d K=%d %s%s logits=f32, more than a wave", config::num_experts,
+                config::num_groups, config::topk_group, config::topk, to_string(config::scoring),
+                config::group_score == group_score_kind::max && config::num_groups > 1 ? " max" : "");
+  check_fused_cases<config>(label, more_than_a_wave_cases(config_desc<config>(label)),
+                            420000u + 100u * static_cast<std::uint64_t>(config::num_experts + config::num_groups));
+}

@@ -139,6 +139,43 @@ inline std::vector<case_desc> covering_cases(const case_desc& base, int offset)
   return out;
 }
 
+/// More tokens than one wave of any kernel holds (50003: an SM holds at most 64 warps, so a wave
+/// of the tiled kernel on a 132-SM Hopper is at most 33792 tokens, of the warp kernel 8448; every
+/// warp of the persistent grid routes more than one row or tile, the tiled kernel refilling its
+/// tiles with real rows), in two
+/// cases that together take every option: nasty rows, rows of stride E + 8 (16-byte aligned for
+/// 2- and 4-byte logits, so the tiled kernel runs), renormalize and scaling, a shared slot
+/// cycling over 13 experts, an injective expert map and a device-side count that makes the last
+/// quarter padding; then random rows, stride E, scaling alone, a permutation map, no shared slot.
+/// (13, not 3: the grid's stride in tokens is a multiple of 132 SMs times 4, so a count of 3
+/// would give every later row of a warp the shared id of its first, advanced or not.)
+inline std::vector<case_desc> more_than_a_wave_cases(const case_desc& base)
+{
+  case_desc d = base;
+  d.num_tokens = 50003;
+  d.flavour = input_flavour::nasty;
+  d.row_stride = base.num_experts + 8;
+  d.renormalize = true;
+  d.scale_output = true;
+  d.routed_scaling_factor = 2.5f;
+  d.num_shared_slots = 1;
+  d.num_shared_experts = 13;
+  d.expert_map = map_kind::injective;
+  d.has_num_valid = true;
+  d.num_valid_tokens = static_cast<std::int32_t>(d.num_tokens - d.num_tokens / 4 - 1);
+  std::vector<case_desc> out{d};
+  d.flavour = input_flavour::random;
+  d.row_stride = 0;
+  d.renormalize = false;
+  d.routed_scaling_factor = 1.5f;
+  d.num_shared_slots = 0;
+  d.num_shared_experts = 1;
+  d.expert_map = map_kind::permutation;
+  d.has_num_valid = false;
+  out.push_back(d);
+  return out;
+}
+
 /// The fused kernel of `Config` on `c` equals the reference kernel bit for bit, and its rows
 /// hold the invariants: with a warp per token and, where the shape has them, with the half-warp
 /// and the tiled kernels too. Returns the rows checked.
