@@ -17,6 +17,7 @@
 
 #include <moe_router/dispatch.cuh>
 #include <moe_router/error.hpp>
+#include <moe_router/model_configs.cuh>
 #include <moe_router/numeric.hpp>
 #include <moe_router/reference/host_reference.hpp>
 
@@ -525,10 +526,27 @@ TEST_CASE("a captured graph of the fused kernel replays with the count written b
 
 namespace {
 
+/// Logit i of `generated_bf16` as bf16 bits, or as the fp32 of the same value (`f32`).
+__device__ void write_generated(void* logits, bool f32, std::uint64_t seed, std::int64_t i)
+{
+  const std::uint16_t bits = generated_bf16(seed, static_cast<std::uint64_t>(i));
+  if (f32)
+    static_cast<float*>(logits)[i] = __uint_as_float(static_cast<std::uint32_t>(bits) << 16);
+  else
+    static_cast<std::uint16_t*>(logits)[i] = bits;
+}
+
+__global__ void generate_any_logits(void* logits, bool f32, std::int64_t count, std::uint64_t seed)
+{
+  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += step)
+    write_generated(logits, f32, seed, i);
+}
+
 /// The kernel before the router: lets its dependents launch at once, then (after a pause that a
 /// dependent which does not wait would run through) writes the logits and the count.
-__global__ void produce_inputs(std::uint16_t* logits, std::int64_t count, std::uint64_t seed, std::int32_t* num_valid,
-                               std::int32_t num_valid_value, unsigned pause_ns)
+__global__ void produce_inputs(void* logits, bool f32, std::int64_t count, std::uint64_t seed,
+                               std::int32_t* num_valid, std::int32_t num_valid_value, unsigned pause_ns)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;");
@@ -536,7 +554,7 @@ __global__ void produce_inputs(std::uint16_t* logits, std::int64_t count, std::u
   for (unsigned waited = 0; waited < pause_ns; waited += 1000) __nanosleep(1000);
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += step)
-    logits[i] = generated_bf16(seed, static_cast<std::uint64_t>(i));
+    write_generated(logits, f32, seed, i);
   if (blockIdx.x == 0 && threadIdx.x == 0) *num_valid = num_valid_value;
 }
 
@@ -571,76 +589,96 @@ TEST_CASE("with programmatic dependent launch the fused kernel waits for the ker
           "[robustness][pdl]")
 {
   INFO("replay with " << replay_note());
-  constexpr std::int64_t T = 4096;
   constexpr int E = 256;
-  case_desc d = deepseek_v3_bf16(T);
-  d.has_num_valid = true;
-  d.num_valid_tokens = static_cast<std::int32_t>(T - 1);
-  d.num_shared_slots = 1;
-  test_case c = make_case(d, derive_seed(base_seed(), 40));
-  device_case dev(c);
-  const route_params p = dev.params();
-  std::uint16_t* logits = static_cast<std::uint16_t*>(const_cast<void*>(p.logits));
-  std::int32_t* num_valid = const_cast<std::int32_t*>(p.num_valid_tokens);
-  device_array<std::uint16_t> seen(static_cast<std::size_t>(T * E));
-  cuda_stream stream;
-  int early_starts = 0;
+  // 4096 tokens run the warp kernel; 8192 the tiled kernel, whose copies of fp32 rows go through
+  // L1 at this size (tiled_l1_copy_max_bytes): neither may read what the producer has not written.
+  static_assert(fused_token_lanes<deepseek_v3_config<__nv_bfloat16>>(4096) == 32 &&
+                  fused_token_lanes<deepseek_v3_config<__nv_bfloat16>>(8192) == 8 &&
+                  fused_token_lanes<deepseek_v3_config<float>>(8192) == 8,
+                "the sizes below take the kernels named above");
+  static_assert(8192 * E * sizeof(float) <= tiled_l1_copy_max_bytes, "fp32 rows copied through L1");
+  int early_starts = 0, probes = 0;
+  for (const bool f32 : {false, true})
+    for (const std::int64_t T : {std::int64_t{4096}, std::int64_t{8192}}) {
+      case_desc d = deepseek_v3_bf16(T);
+      if (f32) d.logits_type = data_type::f32;
+      d.has_num_valid = true;
+      d.num_valid_tokens = static_cast<std::int32_t>(T - 1);
+      d.num_shared_slots = 1;
+      test_case c = make_case(d, derive_seed(base_seed(), 40 + (f32 ? 100 : 0) + static_cast<std::uint64_t>(T)));
+      device_case dev(c);
+      const route_params p = dev.params();
+      void* logits = const_cast<void*>(p.logits);
+      std::int32_t* num_valid = const_cast<std::int32_t*>(p.num_valid_tokens);
+      device_array<std::uint16_t> seen(static_cast<std::size_t>(T * E));
+      cuda_stream stream;
+      const std::size_t element_bytes = f32 ? 4 : 2;
 
-  for (int round = 0; round < 6; ++round) {
-    const std::uint64_t seed = derive_seed(base_seed(), 41 + static_cast<std::uint64_t>(round));
-    const std::int32_t count = static_cast<std::int32_t>(T - 7 * round);
-    // the old inputs: another seed's logits, no valid row
-    generate_logits<<<256, 256, 0, stream.get()>>>(logits, T * E, ~seed);
-    MOE_ROUTER_TEST_CUDA(cudaMemsetAsync(num_valid, 0, sizeof(std::int32_t), stream.get()));
-    stream.synchronize();
-    dev.poison();
+      for (int round = 0; round < 6; ++round) {
+        const std::uint64_t seed = derive_seed(base_seed(), 41 + static_cast<std::uint64_t>(round));
+        const std::int32_t count = static_cast<std::int32_t>(T - 7 * round);
+        INFO((f32 ? "f32" : "bf16") << " logits, " << T << " tokens, round " << round);
+        // the old inputs: another seed's logits, no valid row
+        generate_any_logits<<<256, 256, 0, stream.get()>>>(logits, f32, T * E, ~seed);
+        MOE_ROUTER_TEST_CUDA(cudaMemsetAsync(num_valid, 0, sizeof(std::int32_t), stream.get()));
+        stream.synchronize();
+        dev.poison();
 
-    // the producer, then the router launched with PDL behind it
-    produce_inputs<<<8, 256, 0, stream.get()>>>(logits, T * E, seed, num_valid, count, 200000);
-    MOE_ROUTER_TEST_CUDA(cudaGetLastError());
-    route_kernel ran = route_kernel::none;
-    const cudaError_t status = call_route_default_table(p, stream.get(), route_path::fused, &ran, launch_options{true});
-    INFO("round " << round << ": route with PDL: " << cudaGetErrorName(status) << " " << last_error_message());
-    REQUIRE(status == cudaSuccess);
-    REQUIRE(ran == route_kernel::fused);
-    stream.synchronize();
-    MOE_ROUTER_TEST_CUDA(cudaGetLastError());
-    const route_outputs with_pdl = dev.download();
+        // the producer, then the router launched with PDL behind it
+        produce_inputs<<<8, 256, 0, stream.get()>>>(logits, f32, T * E, seed, num_valid, count, 200000);
+        MOE_ROUTER_TEST_CUDA(cudaGetLastError());
+        route_kernel ran = route_kernel::none;
+        const cudaError_t status =
+          call_route_default_table(p, stream.get(), route_path::fused, &ran, launch_options{true});
+        INFO("route with PDL: " << cudaGetErrorName(status) << " " << last_error_message());
+        REQUIRE(status == cudaSuccess);
+        REQUIRE(ran == route_kernel::fused);
+        stream.synchronize();
+        MOE_ROUTER_TEST_CUDA(cudaGetLastError());
+        const route_outputs with_pdl = dev.download();
 
-    // the same inputs, now in place, routed by a plain launch (not `dev.run`: the device logits
-    // are no longer the case's)
-    dev.poison();
-    REQUIRE(fused_entry(p, stream.get()) == cudaSuccess);
-    stream.synchronize();
-    const route_outputs plain = dev.download();
+        // the same inputs, now in place, routed by a plain launch (not `dev.run`: the device
+        // logits are no longer the case's)
+        dev.poison();
+        REQUIRE(fused_entry(p, stream.get()) == cudaSuccess);
+        stream.synchronize();
+        const route_outputs plain = dev.download();
 
-    // what the host says of the produced inputs
-    test_case produced = c;
-    produced.desc.num_valid_tokens = count;
-    for (std::int64_t i = 0; i < T * E; ++i) {
-      const std::uint16_t bits = generated_bf16(seed, static_cast<std::uint64_t>(i));
-      std::memcpy(produced.logits.data() + i * 2, &bits, 2);
+        // what the host says of the produced inputs
+        test_case produced = c;
+        produced.desc.num_valid_tokens = count;
+        for (std::int64_t i = 0; i < T * E; ++i) {
+          const std::uint16_t bits = generated_bf16(seed, static_cast<std::uint64_t>(i));
+          const std::uint32_t wide = static_cast<std::uint32_t>(bits) << 16;
+          if (f32)
+            std::memcpy(produced.logits.data() + i * element_bytes, &wide, 4);
+          else
+            std::memcpy(produced.logits.data() + i * element_bytes, &bits, 2);
+        }
+        INFO(produced.describe());
+        MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(produced, with_pdl, plain, "launched with PDL", "plain launch"));
+        MOE_ROUTER_REQUIRE_OK(check_invariants(produced, with_pdl));
+        MOE_ROUTER_REQUIRE_OK(check_against_host(produced, with_pdl, run_host(produced)));
+
+        // the probe (bf16 logits): a dependent that does not wait, behind the same producer
+        if (f32) continue;
+        generate_any_logits<<<256, 256, 0, stream.get()>>>(logits, false, T * E, ~seed);
+        stream.synchronize();
+        produce_inputs<<<8, 256, 0, stream.get()>>>(logits, false, T * E, seed, num_valid, count, 200000);
+        const std::uint16_t* bf16_logits = static_cast<const std::uint16_t*>(logits);
+        MOE_ROUTER_TEST_CUDA(launch_dependent(copy_without_waiting, stream.get(), bf16_logits, T * E, seen.data()));
+        stream.synchronize();
+        MOE_ROUTER_TEST_CUDA(cudaGetLastError());
+        const std::vector<std::uint16_t> copy = seen.download();
+        bool stale = false;
+        for (std::int64_t i = 0; i < T * E && !stale; i += 97)
+          stale = copy[static_cast<std::size_t>(i)] != generated_bf16(seed, static_cast<std::uint64_t>(i));
+        early_starts += stale ? 1 : 0;
+        ++probes;
+      }
     }
-    INFO(produced.describe());
-    MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(produced, with_pdl, plain, "launched with PDL", "plain launch"));
-    MOE_ROUTER_REQUIRE_OK(check_invariants(produced, with_pdl));
-    MOE_ROUTER_REQUIRE_OK(check_against_host(produced, with_pdl, run_host(produced)));
-
-    // the probe: a dependent that does not wait, behind the same producer
-    generate_logits<<<256, 256, 0, stream.get()>>>(logits, T * E, ~seed);
-    stream.synchronize();
-    produce_inputs<<<8, 256, 0, stream.get()>>>(logits, T * E, seed, num_valid, count, 200000);
-    MOE_ROUTER_TEST_CUDA(launch_dependent(copy_without_waiting, stream.get(), logits, T * E, seen.data()));
-    stream.synchronize();
-    MOE_ROUTER_TEST_CUDA(cudaGetLastError());
-    const std::vector<std::uint16_t> copy = seen.download();
-    bool stale = false;
-    for (std::int64_t i = 0; i < T * E && !stale; i += 97)
-      stale = copy[static_cast<std::size_t>(i)] != generated_bf16(seed, static_cast<std::uint64_t>(i));
-    early_starts += stale ? 1 : 0;
-  }
   std::printf(
-      "  PDL: a dependent that does not wait saw the old logits in %d of 6 rounds (the set-up overlaps the "
+      "  PDL: a dependent that does not wait saw the old logits in %d of %d rounds (the set-up overlaps the "
       "kernels%s)\n",
-      early_starts, early_starts > 0 ? "" : " rarely here: the check above is weaker on this device");
+      early_starts, probes, early_starts > 0 ? "" : " rarely here: the check above is weaker on this device");
 }
