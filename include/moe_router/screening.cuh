@@ -25,8 +25,9 @@
  * The error bound is measured, not derived from documented accuracies: the MUFU's approximate
  * hyperbolic tangent is checked over every input on the card screening_test runs on (sm_90, an
  * H100: the largest difference is 3.99e-6, 2^-17.93, at x = 2.4375; 1.9 times below half the
- * bound). The PTX manual promises less (a relative error of about 2^-11), so run screening_test
- * on any other architecture before relying on a screened kernel there.
+ * bound). The PTX manual promises less (a relative error of about 2^-11), so on any other
+ * architecture the screened score is the exact one (`detail::screen_tanh_half`) until
+ * screening_test has run there.
  */
 
 #include <moe_router/numeric.hpp>
@@ -46,11 +47,19 @@ namespace detail {
 
 /// tanh(x / 2) with the MUFU's approximate hyperbolic tangent: the one approximation that both
 /// `screen_sigmoid` (which screening_test measures) and `screen_key` (which the kernel uses) rest on.
+/// Only where its error was measured over every input (sm_90: H100, H200). Compiled for any
+/// other architecture it is 2 s - 1 from the exact sigmoid `s`: the screened keys are then the
+/// exact ones within a rounding, the proof holds and only the saving is lost (run screening_test
+/// there, and widen this to that architecture if it passes, to have the saving).
 __device__ __forceinline__ float screen_tanh_half(float x)
 {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900
   float t;
   asm("tanh.approx.f32 %0, %1;" : "=f"(t) : "f"(__fmul_rn(x, 0.5f)));
   return t;
+#else
+  return __fmaf_rn(sigmoid_score(x), 2.0f, -1.0f);
+#endif
 }
 
 }  // namespace detail
