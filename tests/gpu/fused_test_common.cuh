@@ -142,9 +142,9 @@ inline std::vector<case_desc> covering_cases(const case_desc& base, int offset)
 /// More tokens than one wave of any kernel holds (50003: an SM holds at most 64 warps, so a wave
 /// of the tiled kernel on a 132-SM Hopper is at most 33792 tokens, of the warp kernel 8448; every
 /// warp of the persistent grid routes more than one row or tile, the tiled kernel refilling its
-/// tiles with real rows), in two
-/// cases that together take every option: nasty rows, rows of stride E + 8 (16-byte aligned for
-/// 2- and 4-byte logits, so the tiled kernel runs), renormalize and scaling, a shared slot
+/// tiles with real rows), in two cases that together take every option: nasty rows, rows of
+/// stride E + 8 (16-byte aligned for 2- and 4-byte logits, so the tiled kernel runs), renormalize
+/// and scaling, a shared slot
 /// cycling over 13 experts, an injective expert map and a device-side count that makes the last
 /// quarter padding; then random rows, stride E, scaling alone, a permutation map, no shared slot.
 /// (13, not 3: the grid's stride in tokens is a multiple of 132 SMs times 4, so a count of 3
