@@ -480,15 +480,20 @@ TEST_CASE("host threads route at once, each with its own stream and its own erro
 TEST_CASE("a captured graph of the fused kernel replays with the count written between replays", "[robustness][graph]")
 {
   INFO("replay with " << replay_note());
+  // 1000 tokens run the warp kernel, 8192 the tiled kernel (fused_token_lanes).
+  static_assert(fused_token_lanes<deepseek_v3_config<__nv_bfloat16>>(1000) == 32 &&
+                  fused_token_lanes<deepseek_v3_config<__nv_bfloat16>>(8192) == 8,
+                "the sizes below take the kernels named above");
+  for (const std::int64_t tokens : {std::int64_t{1000}, std::int64_t{8192}})
   for (const bool pdl : {false, true}) {
-    const std::int64_t T = scaled(1000, 8);
+    const std::int64_t T = scaled(tokens, 8);
     case_desc d = deepseek_v3_bf16(T);
     d.has_num_valid = true;
     d.num_valid_tokens = static_cast<std::int32_t>(T);
     d.num_shared_slots = 1;
     d.num_shared_experts = 3;
     d.ids_type = index_type::i32;
-    test_case c = make_case(d, derive_seed(base_seed(), 30 + static_cast<std::uint64_t>(pdl)));
+    test_case c = make_case(d, derive_seed(base_seed(), 30 + static_cast<std::uint64_t>(pdl) + 2 * static_cast<std::uint64_t>(tokens)));
     device_case dev(c);
 
     cuda_stream stream;
