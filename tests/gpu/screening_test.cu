@@ -217,18 +217,27 @@ void check_near_ties(const char* label, std::uint64_t seed_index)
 
 /// Kimi-K2's experts in DeepSeek-V3's 8 groups (keep 4): a screened shape with groups.
 using grouped_384_config = route_config<384, 8, 4, 8>;
+/// DeepSeek-V3's shape with groups scored by their largest choice key: the screened group proof's
+/// max case (one bound a group instead of the sum of two).
+using grouped_max_config = route_config<256, 8, 4, 8, scoring_func::sigmoid, group_score_kind::max>;
+/// Two groups of 128 experts, four tiled lanes each, keep one: the group merge over four lanes,
+/// and a floor from K rounds (2 * TG < K).
+using two_groups_config = route_config<256, 2, 1, 8>;
 
 TEST_CASE("the screened tiled kernel equals the reference kernel on near ties", "[screening]")
 {
   static_assert(tiled_screening<kimi_k2_config<>> && tiled_screening<grouped_384_config> &&
                   tiled_screening<minimax_m2_config<>> && tiled_screening<deepseek_v3_config<>> &&
-                  tiled_screening<glm_4_5_config<>>,
+                  tiled_screening<glm_4_5_config<>> && tiled_screening<grouped_max_config> &&
+                  tiled_screening<two_groups_config>,
                 "these shapes screen");
   check_near_ties<kimi_k2_config<>>("Kimi-K2 (no groups)", 1);
   check_near_ties<grouped_384_config>("384 experts, 8 groups, keep 4", 2);
   check_near_ties<minimax_m2_config<>>("MiniMax-M2 (32 experts a lane)", 3);
   check_near_ties<deepseek_v3_config<>>("DeepSeek-V3 (8 groups, keep 4)", 4);
   check_near_ties<glm_4_5_config<>>("GLM-4.5 (20 experts a lane)", 5);
+  check_near_ties<grouped_max_config>("256 experts, 8 groups by max, keep 4", 7);
+  check_near_ties<two_groups_config>("256 experts, 2 groups, keep 1", 8);
 }
 
 /// 256 experts in 4 groups of 64: with 8 lanes a token, a group spans two lanes of 32 experts.
