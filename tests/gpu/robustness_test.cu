@@ -90,11 +90,21 @@ MOE_ROUTER_HD std::uint16_t generated_bf16(std::uint64_t seed, std::uint64_t i)
   return static_cast<std::uint16_t>(bits >> 16);  // truncated to bf16; the host's copy takes the same bits
 }
 
-__global__ void generate_logits(std::uint16_t* logits, std::int64_t count, std::uint64_t seed)
+/// Logit i of `generated_bf16` as bf16 bits, or as the fp32 of the same value (`f32`).
+__device__ void write_generated(void* logits, bool f32, std::uint64_t seed, std::int64_t i)
+{
+  const std::uint16_t bits = generated_bf16(seed, static_cast<std::uint64_t>(i));
+  if (f32)
+    static_cast<float*>(logits)[i] = __uint_as_float(static_cast<std::uint32_t>(bits) << 16);
+  else
+    static_cast<std::uint16_t*>(logits)[i] = bits;
+}
+
+__global__ void generate_logits(void* logits, bool f32, std::int64_t count, std::uint64_t seed)
 {
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += step)
-    logits[i] = generated_bf16(seed, static_cast<std::uint64_t>(i));
+    write_generated(logits, f32, seed, i);
 }
 
 __global__ void fill_outputs(float* weights, std::int32_t* ids, std::int64_t count)
@@ -235,7 +245,7 @@ TEST_CASE("logits of more than 2^31 elements: the fused kernel indexes them with
   device_array<float> device_bias(bias);
   device_array<std::int32_t> count(std::vector<std::int32_t>{static_cast<std::int32_t>(valid)});
 
-  generate_logits<<<4096, 256>>>(logits, elements, seed);
+  generate_logits<<<4096, 256>>>(logits, false, elements, seed);
   fill_outputs<<<4096, 256>>>(weights, ids, T * slots);
   MOE_ROUTER_TEST_CUDA(cudaGetLastError());
 
@@ -484,45 +494,47 @@ TEST_CASE("a captured graph of the fused kernel replays with the count written b
   static_assert(fused_token_lanes<deepseek_v3_config<__nv_bfloat16>>(1000) == 32 &&
                   fused_token_lanes<deepseek_v3_config<__nv_bfloat16>>(8192) == 8,
                 "the sizes below take the kernels named above");
-  for (const std::int64_t tokens : {std::int64_t{1000}, std::int64_t{8192}})
-  for (const bool pdl : {false, true}) {
-    const std::int64_t T = scaled(tokens, 8);
-    case_desc d = deepseek_v3_bf16(T);
-    d.has_num_valid = true;
-    d.num_valid_tokens = static_cast<std::int32_t>(T);
-    d.num_shared_slots = 1;
-    d.num_shared_experts = 3;
-    d.ids_type = index_type::i32;
-    test_case c = make_case(d, derive_seed(base_seed(), 30 + static_cast<std::uint64_t>(pdl) + 2 * static_cast<std::uint64_t>(tokens)));
-    device_case dev(c);
+  for (const std::int64_t tokens : {std::int64_t{1000}, std::int64_t{8192}}) {
+    for (const bool pdl : {false, true}) {
+      const std::int64_t T = scaled(tokens, 8);
+      case_desc d = deepseek_v3_bf16(T);
+      d.has_num_valid = true;
+      d.num_valid_tokens = static_cast<std::int32_t>(T);
+      d.num_shared_slots = 1;
+      d.num_shared_experts = 3;
+      d.ids_type = index_type::i32;
+      const std::uint64_t seed_index = 30 + static_cast<std::uint64_t>(pdl) + 2 * static_cast<std::uint64_t>(tokens);
+      test_case c = make_case(d, derive_seed(base_seed(), seed_index));
+      device_case dev(c);
 
-    cuda_stream stream;
-    cuda_graph graph;
-    MOE_ROUTER_TEST_CUDA(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeThreadLocal));
-    route_kernel ran = route_kernel::none;
-    const cudaError_t status =
-        call_route_default_table(dev.params(), stream.get(), route_path::automatic, &ran, launch_options{pdl});
-    MOE_ROUTER_TEST_CUDA(cudaStreamEndCapture(stream.get(), &graph.graph));
-    INFO("route while capturing (PDL " << pdl << "): " << cudaGetErrorName(status) << " " << last_error_message());
-    REQUIRE(status == cudaSuccess);
-    REQUIRE(ran == route_kernel::fused);
-    cuda_graph_exec exec;
-    MOE_ROUTER_TEST_CUDA(cudaGraphInstantiate(&exec.exec, graph.graph, 0));
+      cuda_stream stream;
+      cuda_graph graph;
+      MOE_ROUTER_TEST_CUDA(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeThreadLocal));
+      route_kernel ran = route_kernel::none;
+      const cudaError_t status =
+          call_route_default_table(dev.params(), stream.get(), route_path::automatic, &ran, launch_options{pdl});
+      MOE_ROUTER_TEST_CUDA(cudaStreamEndCapture(stream.get(), &graph.graph));
+      INFO("route while capturing (PDL " << pdl << "): " << cudaGetErrorName(status) << " " << last_error_message());
+      REQUIRE(status == cudaSuccess);
+      REQUIRE(ran == route_kernel::fused);
+      cuda_graph_exec exec;
+      MOE_ROUTER_TEST_CUDA(cudaGraphInstantiate(&exec.exec, graph.graph, 0));
 
-    const std::int32_t t = static_cast<std::int32_t>(T);
-    for (const std::int32_t n : {t, 0, 1, t / 2, t - 1, t + 1, 5 * t, -1, INT_MIN, INT_MAX, 37, t}) {
-      c.desc.num_valid_tokens = n;  // what the host and the checkers read
-      INFO("count " << n << ": " << c.describe());
-      dev.set_num_valid(n);
-      dev.poison();
-      MOE_ROUTER_TEST_CUDA(cudaGraphLaunch(exec.exec, stream.get()));
-      stream.synchronize();
-      MOE_ROUTER_TEST_CUDA(cudaGetLastError());
-      const route_outputs replayed = dev.download();
-      MOE_ROUTER_REQUIRE_OK(check_invariants(c, replayed));
-      MOE_ROUTER_REQUIRE_OK(check_against_host(c, replayed, run_host(c)));
-      MOE_ROUTER_REQUIRE_OK(
-          check_bitwise_equal(c, replayed, run_device(c, reference_entry), "graph replay", "reference"));
+      const std::int32_t t = static_cast<std::int32_t>(T);
+      for (const std::int32_t n : {t, 0, 1, t / 2, t - 1, t + 1, 5 * t, -1, INT_MIN, INT_MAX, 37, t}) {
+        c.desc.num_valid_tokens = n;  // what the host and the checkers read
+        INFO("count " << n << ": " << c.describe());
+        dev.set_num_valid(n);
+        dev.poison();
+        MOE_ROUTER_TEST_CUDA(cudaGraphLaunch(exec.exec, stream.get()));
+        stream.synchronize();
+        MOE_ROUTER_TEST_CUDA(cudaGetLastError());
+        const route_outputs replayed = dev.download();
+        MOE_ROUTER_REQUIRE_OK(check_invariants(c, replayed));
+        MOE_ROUTER_REQUIRE_OK(check_against_host(c, replayed, run_host(c)));
+        MOE_ROUTER_REQUIRE_OK(
+            check_bitwise_equal(c, replayed, run_device(c, reference_entry), "graph replay", "reference"));
+      }
     }
   }
 }
@@ -530,23 +542,6 @@ TEST_CASE("a captured graph of the fused kernel replays with the count written b
 // ---- (d) programmatic dependent launch ------------------------------------------------------------
 
 namespace {
-
-/// Logit i of `generated_bf16` as bf16 bits, or as the fp32 of the same value (`f32`).
-__device__ void write_generated(void* logits, bool f32, std::uint64_t seed, std::int64_t i)
-{
-  const std::uint16_t bits = generated_bf16(seed, static_cast<std::uint64_t>(i));
-  if (f32)
-    static_cast<float*>(logits)[i] = __uint_as_float(static_cast<std::uint32_t>(bits) << 16);
-  else
-    static_cast<std::uint16_t*>(logits)[i] = bits;
-}
-
-__global__ void generate_any_logits(void* logits, bool f32, std::int64_t count, std::uint64_t seed)
-{
-  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += step)
-    write_generated(logits, f32, seed, i);
-}
 
 /// The kernel before the router: lets its dependents launch at once, then (after a pause that a
 /// dependent which does not wait would run through) writes the logits and the count.
@@ -624,7 +619,7 @@ TEST_CASE("with programmatic dependent launch the fused kernel waits for the ker
         const std::int32_t count = static_cast<std::int32_t>(T - 7 * round);
         INFO((f32 ? "f32" : "bf16") << " logits, " << T << " tokens, round " << round);
         // the old inputs: another seed's logits, no valid row
-        generate_any_logits<<<256, 256, 0, stream.get()>>>(logits, f32, T * E, ~seed);
+        generate_logits<<<256, 256, 0, stream.get()>>>(logits, f32, T * E, ~seed);
         MOE_ROUTER_TEST_CUDA(cudaMemsetAsync(num_valid, 0, sizeof(std::int32_t), stream.get()));
         stream.synchronize();
         dev.poison();
@@ -667,7 +662,7 @@ TEST_CASE("with programmatic dependent launch the fused kernel waits for the ker
 
         // the probe (bf16 logits): a dependent that does not wait, behind the same producer
         if (f32) continue;
-        generate_any_logits<<<256, 256, 0, stream.get()>>>(logits, false, T * E, ~seed);
+        generate_logits<<<256, 256, 0, stream.get()>>>(logits, false, T * E, ~seed);
         stream.synchronize();
         produce_inputs<<<8, 256, 0, stream.get()>>>(logits, false, T * E, seed, num_valid, count, 200000);
         const std::uint16_t* bf16_logits = static_cast<const std::uint16_t*>(logits);
