@@ -46,6 +46,12 @@ struct launch_options {
   /// (`fused_tiled_available<Config>()`) and the rows are 16-byte aligned (unaligned rows run
   /// with 32 lanes). Asking for a kernel the shape does not have is an error.
   int token_lanes = 0;
+  /// At most this many blocks in the fused kernel's grid; 0 (the default): as many as the card
+  /// holds at once, fewer for few tokens. The kernels are persistent (each warp walks the tokens
+  /// with the grid's stride), so any positive count routes every row: fewer blocks leave SMs to
+  /// kernels running beside this one (one block lands on each of the first SMs free), and each
+  /// warp then routes more rows or tiles. Must be 0 or more.
+  int max_blocks = 0;
 };
 
 /**
@@ -167,13 +173,17 @@ constexpr int fused_token_lanes(std::int64_t num_tokens, int token_lanes = 0, bo
 
 namespace detail {
 
-/// Is `options.token_lanes` one of the values `launch_options` allows (0, 32, 16, 8)? Records
-/// the reason when not. (Whether the shape has that kernel is `route_fused`'s check.)
+/// Are `options` values `launch_options` allows (`token_lanes` 0, 32, 16 or 8; `max_blocks` 0 or
+/// more)? Records the reason when not. (Whether the shape has that kernel is `route_fused`'s
+/// check.)
 inline bool validate_launch_options(const launch_options& options)
 {
   const int lanes = options.token_lanes;
-  if (lanes == 0 || lanes == 32 || lanes == 16 || lanes == 8) return true;
-  return fail("launch_options::token_lanes must be 0 (by batch size), 32, 16 or 8; got %d", lanes);
+  if (lanes != 0 && lanes != 32 && lanes != 16 && lanes != 8)
+    return fail("launch_options::token_lanes must be 0 (by batch size), 32, 16 or 8; got %d", lanes);
+  if (options.max_blocks < 0)
+    return fail("launch_options::max_blocks must be 0 (as many as the card holds) or more; got %d", options.max_blocks);
+  return true;
 }
 
 /// The kernel of `KernelConfig` (by its lanes per token), its block and its shared memory.
@@ -221,10 +231,11 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
     fail("could not query the device: %s", cudaGetErrorString(status));
     return status;
   }
-  // A persistent grid: as many blocks as are resident at once, fewer for few tokens. The
-  // kernel's setup is per device (the shared-memory attribute applies to the current device
-  // only, and the occupancy is that device's): done once for each of the first
-  // `cached_devices` devices (and again after a failed query), on every call for the others.
+  // A persistent grid: as many blocks as are resident at once, fewer for few tokens or for
+  // `options.max_blocks`. The kernel's setup is per device (the shared-memory attribute applies
+  // to the current device only, and the occupancy is that device's): done once for each of the
+  // first `cached_devices` devices (and again after a failed query), on every call for the
+  // others.
   constexpr int cached_devices = 64;
   static std::atomic<int> cached_blocks_per_sm[cached_devices];  // 0: not set up yet
   static std::atomic<int> cached_ptx_version[cached_devices];
@@ -260,11 +271,12 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
     }
   }
   const std::int64_t needed = (p.num_tokens + tokens_per_block - 1) / tokens_per_block;
-  const std::int64_t resident = static_cast<std::int64_t>(sms) * blocks_per_sm;
-  const unsigned blocks = static_cast<unsigned>(needed < resident ? needed : resident);
+  std::int64_t blocks = static_cast<std::int64_t>(sms) * blocks_per_sm;  // all resident at once
+  if (needed < blocks) blocks = needed;
+  if (options.max_blocks > 0 && options.max_blocks < blocks) blocks = options.max_blocks;
 
   cudaLaunchConfig_t config{};
-  config.gridDim = dim3(blocks);
+  config.gridDim = dim3(static_cast<unsigned>(blocks));
   config.blockDim = dim3(kernel_of::block_threads);
   config.dynamicSmemBytes = kernel_of::dynamic_shared_bytes;
   config.stream = stream;

@@ -56,11 +56,12 @@ TEMPLATE_TEST_CASE("the tiled kernel copying through L2 only equals the referenc
   check_fused_cases<config>(label, descs, 410000u + static_cast<std::uint64_t>(config::num_experts));
 }
 
-// Every shape with a tiled kernel, past one wave of every kernel (more_than_a_wave_cases): the
-// covering sets above route one round a warp. Two shapes only this test compiles: groups scored
+// Every shape with a tiled kernel, past one wave of every kernel (more_than_a_wave_cases), then
+// in a grid of a few blocks (few_blocks_cases): the covering sets above route one round a warp. Two shapes only this test compiles: groups scored
 // by their largest choice score (the screened group proof's max case) and two groups of four
 // lanes with 2 * TG < K.
-TEMPLATE_TEST_CASE("every kernel routing more than one wave of tokens equals the reference kernel (fp32 logits)",
+TEMPLATE_TEST_CASE("every kernel routing more than one wave of tokens, or in a grid of a few blocks, equals the "
+                   "reference kernel (fp32 logits)",
                    "[fused][models][tiled]", deepseek_v3_config<>, kimi_k2_config<>, glm_4_5_config<>,
                    minimax_m2_config<>, llama_4_config<>, deepseek_v4_flash_config<>,
                    (route_config<256, 8, 4, 8, scoring_func::sigmoid, group_score_kind::max>),
@@ -68,10 +69,15 @@ TEMPLATE_TEST_CASE("every kernel routing more than one wave of tokens equals the
 {
   using config = TestType;
   static_assert(fused_tiled_available<config>(), "a shape with a tiled kernel");
-  char label[128];
-  std::snprintf(label, sizeof label, "E=%d G=%d TG=%d K=%d %s%s logits=f32, more than a wave", config::num_experts,
-                config::num_groups, config::topk_group, config::topk, to_string(config::scoring),
+  char shape[96], label[128], few_label[128];
+  std::snprintf(shape, sizeof shape, "E=%d G=%d TG=%d K=%d %s%s logits=f32", config::num_experts, config::num_groups,
+                config::topk_group, config::topk, to_string(config::scoring),
                 config::group_score == group_score_kind::max && config::num_groups > 1 ? " max" : "");
-  check_fused_cases<config>(label, more_than_a_wave_cases(config_desc<config>(label)),
-                            420000u + 100u * static_cast<std::uint64_t>(config::num_experts + config::num_groups));
+  std::snprintf(label, sizeof label, "%s, more than a wave", shape);
+  std::snprintf(few_label, sizeof few_label, "%s, a grid of %d blocks", shape, few_blocks);
+  const std::uint64_t seed = 420000u + 100u * static_cast<std::uint64_t>(config::num_experts + config::num_groups);
+  check_fused_cases<config>(label, more_than_a_wave_cases(config_desc<config>(label)), seed);
+  // The same options in a grid of a few blocks: many rounds a warp at 2053 tokens, and under a
+  // sanitizer too (257 tokens).
+  check_fused_cases<config, few_blocks>(few_label, few_blocks_cases(config_desc<config>(few_label)), seed + 50u);
 }

@@ -47,21 +47,27 @@ TEMPLATE_TEST_CASE("the fused kernel of every model shape equals the reference k
                             500000u + 100u * static_cast<std::uint64_t>(offset));
 }
 
-// The same past one wave (more_than_a_wave_cases) for the shapes whose tiled kernel takes 2-byte
-// logits (keys in a tile of their own, the logit tile refilled right after scoring), with int64
-// ids and a bf16 bias among them.
-TEMPLATE_TEST_CASE("every kernel routing more than one wave of tokens equals the reference kernel (other types)",
+// The same past one wave and in a few blocks (more_than_a_wave_cases, few_blocks_cases) for the
+// shapes whose tiled kernel takes 2-byte logits (keys in a tile of their own, the logit tile
+// refilled right after scoring), with int64 ids and a bf16 bias among them.
+TEMPLATE_TEST_CASE("every kernel routing more than one wave of tokens, or in a grid of a few blocks, equals the "
+                   "reference kernel (other types)",
                    "[fused][models][tiled]", (deepseek_v3_config<bf16, float, i32>), (kimi_k2_config<bf16, bf16, i64>),
                    (minimax_m2_config<bf16, float, i32>), (llama_4_config<__half, float, i32>),
                    (deepseek_v4_flash_config<bf16, bf16, i32>))
 {
   using config = TestType;
   static_assert(fused_tiled_available<config>(), "a shape with a tiled kernel");
-  char label[160];
-  std::snprintf(label, sizeof label, "E=%d G=%d TG=%d K=%d %s logits=%s bias=%s ids=%s, more than a wave",
-                config::num_experts, config::num_groups, config::topk_group, config::topk, to_string(config::scoring),
+  char shape[128], label[160], few_label[160];
+  std::snprintf(shape, sizeof shape, "E=%d G=%d TG=%d K=%d %s logits=%s bias=%s ids=%s", config::num_experts,
+                config::num_groups, config::topk_group, config::topk, to_string(config::scoring),
                 to_string(config::logits_data_type), to_string(config::bias_data_type),
                 to_string(config::ids_index_type));
-  check_fused_cases<config>(label, more_than_a_wave_cases(config_desc<config>(label)),
-                            520000u + 100u * static_cast<std::uint64_t>(config::num_experts));
+  std::snprintf(label, sizeof label, "%s, more than a wave", shape);
+  std::snprintf(few_label, sizeof few_label, "%s, a grid of %d blocks", shape, few_blocks);
+  const std::uint64_t seed = 520000u + 100u * static_cast<std::uint64_t>(config::num_experts);
+  check_fused_cases<config>(label, more_than_a_wave_cases(config_desc<config>(label)), seed);
+  // The same options in a grid of a few blocks: many rounds a warp at 2053 tokens, and under a
+  // sanitizer too (257 tokens).
+  check_fused_cases<config, few_blocks>(few_label, few_blocks_cases(config_desc<config>(few_label)), seed + 50u);
 }

@@ -377,6 +377,32 @@ TEST_CASE("route_fused refuses a launch_options::token_lanes it cannot honour", 
   CHECK(std::string(last_error_message()).find("no tiled fused kernel") != std::string::npos);
 }
 
+TEST_CASE("route_fused refuses a negative launch_options::max_blocks", "[validation][no_gpu]")
+{
+  host_buffers b;
+  route_params p = b.params();
+  p.num_tokens = 0;  // refused before anything would launch
+  for (const int max_blocks : {-1, -132, std::numeric_limits<int>::min()}) {
+    INFO("max_blocks = " << max_blocks);
+    launch_options options;
+    options.max_blocks = max_blocks;
+    CHECK(call_route_fused_deepseek_v3(p, 0, options) == cudaErrorInvalidValue);
+    CHECK(std::string(last_error_message()).find("max_blocks must be 0") != std::string::npos);
+    // route<Table> refuses it on every path, the reference one too
+    for (const route_path path : {route_path::fused, route_path::automatic, route_path::reference}) {
+      CHECK(call_route_default_table(p, 0, path, nullptr, options) == cudaErrorInvalidValue);
+      CHECK(std::string(last_error_message()).find("max_blocks must be 0") != std::string::npos);
+    }
+  }
+  for (const int max_blocks : {0, 1, 7, std::numeric_limits<int>::max()}) {
+    INFO("max_blocks = " << max_blocks);
+    launch_options options;
+    options.max_blocks = max_blocks;
+    CHECK(call_route_fused_deepseek_v3(p, 0, options) == cudaSuccess);
+    CHECK(call_route_default_table(p, 0, route_path::automatic, nullptr, options) == cudaSuccess);
+  }
+}
+
 TEST_CASE("route_path::fused and the table's launch, with a shape the table does not hold, list the compiled shapes",
           "[validation][no_gpu]")
 {
