@@ -49,8 +49,8 @@ struct launch_options {
   /// At most this many blocks in the fused kernel's grid; 0 (the default): as many as the card
   /// holds at once, fewer for few tokens. The kernels are persistent (each warp walks the tokens
   /// with the grid's stride), so any positive count routes every row: fewer blocks leave SMs to
-  /// kernels running beside this one (one block lands on each of the first SMs free), and each
-  /// warp then routes more rows or tiles. Must be 0 or more.
+  /// kernels running beside this one (the hardware places the blocks), and each warp then
+  /// routes more rows or tiles. Must be 0 or more.
   int max_blocks = 0;
 };
 
