@@ -133,7 +133,7 @@ std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const
                                               const std::optional<at::Tensor>& num_valid_tokens,
                                               c10::string_view scoring_func, c10::string_view group_score,
                                               std::optional<at::ScalarType> ids_dtype, c10::string_view path,
-                                              bool programmatic_dependent_launch)
+                                              bool programmatic_dependent_launch, int64_t max_blocks)
 {
   moe_router::route_params p;
   set_shape(p, logits_in, topk, num_expert_group, topk_group, scoring_func, group_score);
@@ -143,6 +143,9 @@ std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const
               num(num_fused_shared_experts), ")");
   TORCH_CHECK(num_fused_shared_experts <= INT32_MAX, "moe_router::route: num_fused_shared_experts is too large (got ",
               num(num_fused_shared_experts), ")");
+  TORCH_CHECK(max_blocks >= 0, "moe_router::route: max_blocks must be 0 (as many as the card holds) or more (got ",
+              num(max_blocks), ")");
+  TORCH_CHECK(max_blocks <= INT32_MAX, "moe_router::route: max_blocks is too large (got ", num(max_blocks), ")");
 
   // Rows may be strided (a slice of a wider GEMM output); columns must be contiguous. A stride
   // below E (broadcast rows) is copied, since the library reads row_stride 0 as "E".
@@ -209,6 +212,7 @@ std::tuple<at::Tensor, at::Tensor> route_cuda(const at::Tensor& logits_in, const
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   moe_router::launch_options options;
   options.programmatic_dependent_launch = programmatic_dependent_launch;
+  options.max_blocks = static_cast<int>(max_blocks);
   const cudaError_t status =
       moe_router::route<moe_router::default_route_table>(p, stream, to_path(path), /*ran=*/nullptr, options);
   TORCH_CHECK(status == cudaSuccess, "moe_router::route: ", cudaGetErrorName(status), ": ",
@@ -222,7 +226,7 @@ std::tuple<at::Tensor, at::Tensor> route_cpu(const at::Tensor& logits, const std
                                              int64_t, int64_t, bool, double, bool, int64_t,
                                              const std::optional<at::Tensor>&, const std::optional<at::Tensor>&,
                                              c10::string_view, c10::string_view, std::optional<at::ScalarType>,
-                                             c10::string_view, bool)
+                                             c10::string_view, bool, int64_t)
 {
   TORCH_CHECK(logits.is_cuda(), "moe_router::route: logits must be a CUDA tensor (got one on ", logits.device(), ")");
   TORCH_CHECK(false, "moe_router::route: called on the CPU with CUDA logits");  // the dispatcher never does
@@ -257,7 +261,7 @@ TORCH_LIBRARY(moe_router, m)
       "float routed_scaling_factor=1.0, bool scale_output=False, int num_fused_shared_experts=0, "
       "Tensor? expert_map=None, Tensor? num_valid_tokens=None, str scoring_func=\"sigmoid\", "
       "str group_score=\"top2_sum\", ScalarType? ids_dtype=None, str path=\"auto\", "
-      "bool programmatic_dependent_launch=False) -> (Tensor weights, Tensor ids)");
+      "bool programmatic_dependent_launch=False, int max_blocks=0) -> (Tensor weights, Tensor ids)");
   m.def(
       "is_compiled(Tensor logits, Tensor? bias, int topk, int num_expert_group=1, int topk_group=1, "
       "str scoring_func=\"sigmoid\", str group_score=\"top2_sum\", ScalarType? ids_dtype=None) -> bool");

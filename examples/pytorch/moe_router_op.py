@@ -14,7 +14,7 @@ The op::
                       Tensor? expert_map=None, Tensor? num_valid_tokens=None,
                       str scoring_func="sigmoid", str group_score="top2_sum",
                       ScalarType? ids_dtype=None, str path="auto",
-                      bool programmatic_dependent_launch=False)
+                      bool programmatic_dependent_launch=False, int max_blocks=0)
         -> (Tensor weights, Tensor ids)
 
 - ``logits`` [T, E] float32, bfloat16 or float16 on a CUDA device; rows may be strided
@@ -39,6 +39,8 @@ The op::
   dependent launch, so that it may start while the kernel before it on the stream (the router
   GEMM) finishes; it waits for that kernel before it reads anything
   ([docs/integration.md](../../docs/integration.md#programmatic-dependent-launch-pdl)).
+- ``max_blocks``: when > 0, the fused kernel's grid has at most this many blocks, leaving SMs
+  to kernels that run beside it (every row is still routed; 0: as many as the card holds).
 - returns ``weights`` [T, K+S] float32 and ``ids`` [T, K+S], S = 1 if NS > 0 else 0.
 
 ``torch.ops.moe_router.is_compiled(logits, bias, topk, num_expert_group, topk_group,
@@ -92,7 +94,7 @@ def load(verbose=False):
                     routed_scaling_factor=1.0, scale_output=False, num_fused_shared_experts=0,
                     expert_map=None, num_valid_tokens=None, scoring_func="sigmoid",
                     group_score="top2_sum", ids_dtype=None, path="auto",
-                    programmatic_dependent_launch=False):
+                    programmatic_dependent_launch=False, max_blocks=0):
         torch._check(logits.dim() == 2, lambda: "logits must be 2-D [num_tokens, num_experts]")
         slots = topk + (1 if num_fused_shared_experts > 0 else 0)
         num_tokens = logits.shape[0]
@@ -107,10 +109,10 @@ def load(verbose=False):
 def route(logits, bias=None, *, topk, num_expert_group=1, topk_group=1, renormalize=True,
           routed_scaling_factor=1.0, scale_output=False, num_fused_shared_experts=0,
           expert_map=None, num_valid_tokens=None, scoring_func="sigmoid", group_score="top2_sum",
-          ids_dtype=None, path="auto", programmatic_dependent_launch=False):
+          ids_dtype=None, path="auto", programmatic_dependent_launch=False, max_blocks=0):
     """``torch.ops.moe_router.route`` with keyword arguments; see the module's docstring."""
     ops = load()
     return ops.route(logits, bias, topk, num_expert_group, topk_group, renormalize,
                      float(routed_scaling_factor), scale_output, num_fused_shared_experts,
                      expert_map, num_valid_tokens, scoring_func, group_score, ids_dtype, path,
-                     programmatic_dependent_launch)
+                     programmatic_dependent_launch, max_blocks)

@@ -12,6 +12,7 @@ two correct fp32 computations may order them differently; the rest must give the
 ids and weights within 1e-6 relative. Every test skips without PyTorch or without a CUDA device.
 """
 
+import json
 import os
 import sys
 
@@ -221,6 +222,33 @@ def test_fused_and_reference_kernels_agree_bit_for_bit(ops, logits_dtype):
     assert torch.equal(fused[0].view(torch.int32), reference[0].view(torch.int32))
 
 
+def kernel_grids(trace_path):
+    """The grids of the routing kernels in a chrome trace of torch.profiler."""
+    with open(trace_path) as f:
+        events = json.load(f)["traceEvents"]
+    return [tuple(e["args"]["grid"]) for e in events
+            if e.get("cat") == "kernel" and "route_kernel" in e.get("name", "") and "grid" in e.get("args", {})]
+
+
+@pytest.mark.parametrize("max_blocks", [1, 3])
+@pytest.mark.parametrize("T", [257, 8192])
+def test_max_blocks_holds_the_grid_and_routes_the_same_bits(ops, T, max_blocks, tmp_path):
+    """A grid of at most max_blocks blocks (the warp kernel at 257 tokens, the tiled kernel at
+    8192) routes every row to the same bits as the launcher's grid; the profiler sees the grid."""
+    shape = SHAPES["deepseek_v3"]
+    logits, bias = make_inputs(shape, T, torch.float32, seed=11)
+    args = route_args(shape, num_fused_shared_experts=13)
+    expected = moe_router_op.route(logits, bias, path="fused", **args)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as profile:
+        held = moe_router_op.route(logits, bias, path="fused", max_blocks=max_blocks, **args)
+        torch.cuda.synchronize()
+    profile.export_chrome_trace(str(tmp_path / "trace.json"))
+    assert kernel_grids(tmp_path / "trace.json") == [(max_blocks, 1, 1)]
+    assert torch.equal(held[1], expected[1])
+    assert torch.equal(held[0].view(torch.int32), expected[0].view(torch.int32))
+    check_against_torch(logits, bias, args, *held)
+
+
 @pytest.mark.parametrize("T", [512, 8192])
 @pytest.mark.parametrize("logits_dtype", [torch.float32, torch.bfloat16], ids=["f32", "bf16"])
 @pytest.mark.parametrize("name", ["deepseek_v3", "kimi_k2"])
@@ -315,6 +343,10 @@ def test_integer_arguments_past_int32_are_named(ops):
     # A negative group count is refused, not read as "no groups".
     with pytest.raises(RuntimeError, match="num_expert_group must be 0 or 1"):
         moe_router_op.route(logits, bias, **dict(args, num_expert_group=-8))
+    with pytest.raises(RuntimeError, match="max_blocks must be 0"):
+        moe_router_op.route(logits, bias, **dict(args, max_blocks=-1))
+    with pytest.raises(RuntimeError, match="max_blocks is too large"):
+        moe_router_op.route(logits, bias, **dict(args, max_blocks=2**31))
     # is_compiled refuses the arguments no call can take, as route does (topk 2**32 + 8 is
     # not DeepSeek-V3's 8, whatever its low 32 bits).
     call = [args["num_expert_group"], args["topk_group"], "sigmoid", "top2_sum"]
