@@ -57,9 +57,9 @@ TEMPLATE_TEST_CASE("the tiled kernel copying through L2 only equals the referenc
 }
 
 // Every shape with a tiled kernel, past one wave of every kernel (more_than_a_wave_cases), then
-// in a grid of a few blocks (few_blocks_cases): the covering sets above route one round a warp. Two shapes only this test compiles: groups scored
-// by their largest choice score (the screened group proof's max case) and two groups of four
-// lanes with 2 * TG < K.
+// in a grid of a few blocks (few_blocks_cases): the covering sets above route one round a warp.
+// Two shapes only this test compiles: groups scored by their largest choice score (the screened
+// group proof's max case) and two groups of four lanes with 2 * TG < K.
 TEMPLATE_TEST_CASE("every kernel routing more than one wave of tokens, or in a grid of a few blocks, equals the "
                    "reference kernel (fp32 logits)",
                    "[fused][models][tiled]", deepseek_v3_config<>, kimi_k2_config<>, glm_4_5_config<>,

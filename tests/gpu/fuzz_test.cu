@@ -269,7 +269,7 @@ void maybe_poison_bias(test_rng& rng, test_case& c)
 struct fuzz_stats {
   std::int64_t cases = 0, fused_cases = 0, runtime_cases = 0, rows = 0, near_tie_rows = 0;
   std::int64_t half_warp_runs = 0, tiled_runs = 0;  ///< fused cases run again with 16 lanes / the tiled kernel forced
-  std::int64_t few_block_cases = 0;  ///< fused cases whose every kernel ran in a grid of 1 to 3 blocks
+  std::int64_t few_block_cases = 0;  ///< fused cases whose every kernel ran again in a grid of 1 to 3 blocks
   int max_weight_ulps = 0;
   std::set<std::string> fused_seen;
   std::set<std::tuple<int, int, int, int, int, int>> shapes_seen;
@@ -339,24 +339,30 @@ void run_case(std::uint64_t seed, std::uint64_t index, fuzz_stats& stats)
     // As route_fused picks the kernel by batch size, then each other kernel the configuration has
     // forced: the batches drawn here are mostly below the sizes that pick the half-warp and tiled
     // kernels (rows whose stride is not 16-byte aligned run the warp kernel even then). One case
-    // in four (by its index, so that the draws stay as they were) holds every grid to 1 to 3
-    // blocks (launch_options::max_blocks), so that small batches too route many rows a warp.
-    const int max_blocks = index % 4 == 1 ? 1 + static_cast<int>(index / 4 % 3) : 0;
-    stats.few_block_cases += max_blocks > 0;
+    // in four (by its index, so that the draws stay as they were) runs each kernel again in a
+    // grid of 1 to 3 blocks (launch_options::max_blocks), so that small batches too route many
+    // rows a warp.
+    const int few_blocks = index % 4 == 1 ? 1 + static_cast<int>(index / 4 % 3) : 0;
+    stats.few_block_cases += few_blocks > 0;
     for (const int lanes : {0, 16, 8}) {
       if ((lanes == 16 && !config->half_warp) || (lanes == 8 && !config->tiled)) continue;
-      INFO("launch_options::token_lanes = " << lanes << ", max_blocks = " << max_blocks);
-      launch_options options;
-      options.token_lanes = lanes;
-      options.max_blocks = max_blocks;
-      bool rows_aligned = false;  // else 8 lanes run the warp kernel
-      const route_outputs fused_out = dev.run([&](const route_params& p, cudaStream_t stream) {
-        rows_aligned = logit_rows_aligned(p);
-        return config->launch(p, stream, options);
-      });
-      MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, fused_out, reference, "fused kernel", "reference kernel"));
-      stats.half_warp_runs += lanes == 16;
-      stats.tiled_runs += lanes == 8 && rows_aligned;
+      for (const int max_blocks : {0, few_blocks}) {
+        INFO("launch_options::token_lanes = " << lanes << ", max_blocks = " << max_blocks);
+        launch_options options;
+        options.token_lanes = lanes;
+        options.max_blocks = max_blocks;
+        bool rows_aligned = false;  // else 8 lanes run the warp kernel
+        const route_outputs fused_out = dev.run([&](const route_params& p, cudaStream_t stream) {
+          rows_aligned = logit_rows_aligned(p);
+          return config->launch(p, stream, options);
+        });
+        MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, fused_out, reference, "fused kernel", "reference kernel"));
+        if (max_blocks == 0) {
+          stats.half_warp_runs += lanes == 16;
+          stats.tiled_runs += lanes == 8 && rows_aligned;
+        }
+        if (few_blocks == 0) break;  // the launcher's grid only
+      }
     }
     ++stats.fused_cases;
     stats.fused_seen.insert(config->name);
@@ -393,7 +399,7 @@ TEST_CASE("fused == reference bit for bit and reference ~ host on random shapes,
 
   std::printf(
       "fuzz summary: %lld cases (%lld fused vs reference, of them %lld with 16 lanes forced too, %lld with the tiled "
-      "kernel (8 lanes forced, aligned rows) and %lld in grids of 1 to 3 blocks, %lld reference vs host only), "
+      "kernel (8 lanes forced, aligned rows) and %lld again in grids of 1 to 3 blocks, %lld reference vs host only), "
       "%lld rows, %zu configurations (%zu fused, %zu runtime shapes), %lld near-tie rows, weights within %d ulp of "
       "the host, seed 0x%016llx, %.1f s\n",
       static_cast<long long>(stats.cases), static_cast<long long>(stats.fused_cases),

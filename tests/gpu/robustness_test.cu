@@ -539,6 +539,52 @@ TEST_CASE("a captured graph of the fused kernel replays with the count written b
   }
 }
 
+TEST_CASE("launch_options::max_blocks holds the fused kernel's grid, whichever kernel runs", "[robustness][graph]")
+{
+  // The grid as the launch recorded it: the one kernel node of a captured graph (capture runs
+  // nothing). 8192 tokens need more than 7 blocks of every kernel: 2048 of the warp kernel's.
+  INFO("replay with " << replay_note());
+  case_desc d = deepseek_v3_bf16(8192);
+  d.ids_type = index_type::i32;
+  const test_case c = make_case(d, derive_seed(base_seed(), 50));
+  device_case dev(c);
+  auto grid_of = [&](int lanes, int max_blocks) {
+    launch_options options;
+    options.token_lanes = lanes;
+    options.max_blocks = max_blocks;
+    INFO("token_lanes " << lanes << ", max_blocks " << max_blocks);
+    cuda_stream stream;
+    cuda_graph graph;
+    MOE_ROUTER_TEST_CUDA(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeThreadLocal));
+    route_kernel ran = route_kernel::none;
+    const cudaError_t status = call_route_default_table(dev.params(), stream.get(), route_path::fused, &ran, options);
+    MOE_ROUTER_TEST_CUDA(cudaStreamEndCapture(stream.get(), &graph.graph));
+    REQUIRE(status == cudaSuccess);
+    REQUIRE(ran == route_kernel::fused);
+    std::size_t count = 0;
+    MOE_ROUTER_TEST_CUDA(cudaGraphGetNodes(graph.graph, nullptr, &count));
+    REQUIRE(count == 1);
+    cudaGraphNode_t node = nullptr;
+    MOE_ROUTER_TEST_CUDA(cudaGraphGetNodes(graph.graph, &node, &count));
+    cudaGraphNodeType type{};
+    MOE_ROUTER_TEST_CUDA(cudaGraphNodeGetType(node, &type));
+    REQUIRE(type == cudaGraphNodeTypeKernel);
+    cudaKernelNodeParams params{};
+    MOE_ROUTER_TEST_CUDA(cudaGraphKernelNodeGetParams(node, &params));
+    REQUIRE((params.gridDim.y == 1 && params.gridDim.z == 1));
+    return static_cast<long long>(params.gridDim.x);
+  };
+  for (const int lanes : {32, 16, 8}) {
+    const long long full = grid_of(lanes, 0);
+    INFO("token_lanes " << lanes << ": the launcher's grid has " << full << " blocks");
+    REQUIRE(full > 7);
+    for (const int max_blocks : {1, 3, 7}) CHECK(grid_of(lanes, max_blocks) == max_blocks);
+    CHECK(grid_of(lanes, static_cast<int>(full)) == full);
+    CHECK(grid_of(lanes, static_cast<int>(full) + 5) == full);
+    CHECK(grid_of(lanes, INT_MAX) == full);
+  }
+}
+
 // ---- (d) programmatic dependent launch ------------------------------------------------------------
 
 namespace {
