@@ -7,16 +7,19 @@
 // (scripts/ab-headers.sh).
 //
 //   moe_router_kernel_sweep [--shapes NAME,...] [--tokens N,...] [--lanes L,...] [--replays R]
+//                           [--max-blocks B,...]
 //
 // NAME: deepseek_v3, kimi_k2, glm_4_5, minimax_m2, deepseek_v4_flash, qwen3_moe, llama_4,
 // llama_4_scout (fp32 logits), or the same with /bf16 (deepseek_v3, kimi_k2, glm_4_5,
 // minimax_m2, deepseek_v4_flash, llama_4); default: all. Tokens: default
 // 8192,32768,131072. Lanes: 0 (route_fused's choice, the default), 32, 16 or 8; a kernel the
 // shape does not have is left out. Replays: of a graph of 200 launches, the median (default 12).
+// Max blocks: `launch_options::max_blocks` (default 0: the launcher's grid), each value a case.
 // Inputs and options are the benchmark's (softmax shapes without a bias); inputs of more than
 // half the L2 rotate over copies, as in the benchmark.
 //
-// One line per case: "sweep SHAPE LOGITS TOKENS LANES US", where LANES is the kernel that ran.
+// One line per case: "sweep SHAPE LOGITS TOKENS LANES US", where LANES is the kernel that ran,
+// and " max_blocks=B" after it for a case with B > 0.
 
 #include "bench_common.cuh"
 
@@ -42,6 +45,7 @@ struct sweep_options {
   std::vector<std::string> shapes;  // empty: all
   std::vector<std::int64_t> tokens{8192, 32768, 131072};
   std::vector<int> lanes{0};
+  std::vector<int> max_blocks{0};
   int replays = 12;
   int l2_bytes = 0;
 };
@@ -124,31 +128,37 @@ void sweep(const char* shape, const sweep_options& o, cudaStream_t stream, bool&
                                 stream));
     for (const int lanes : o.lanes) {
       if (!has_kernel<Config>(lanes)) continue;
-      moe_router::launch_options options;
-      options.token_lanes = lanes;
-      // Poisoned outputs, then the kernel once, checked against the reference kernel.
-      BENCH_CHECK(cudaMemsetAsync(weights, 0xff, outputs * 4, stream));
-      BENCH_CHECK(cudaMemsetAsync(ids, 0xff, outputs * 4, stream));
-      BENCH_CHECK(moe_router::route_fused<Config>(p, stream, options));
-      BENCH_CHECK(cudaMemcpyAsync(got.data(), weights, outputs * 4, cudaMemcpyDeviceToHost, stream));
-      BENCH_CHECK(cudaMemcpyAsync(got.data() + outputs * 4, ids, outputs * 4, cudaMemcpyDeviceToHost, stream));
-      BENCH_CHECK(cudaStreamSynchronize(stream));
-      const int ran = moe_router::fused_token_lanes<Config>(tokens, lanes);
-      if (std::memcmp(got.data(), expected.data(), got.size()) != 0) {
-        std::printf("FAILED: %s %lld tokens, %d lanes: the fused kernel differs from the reference kernel\n",
-                    name.c_str(), static_cast<long long>(tokens), ran);
-        failed = true;
-        continue;
+      for (const int max_blocks : o.max_blocks) {
+        moe_router::launch_options options;
+        options.token_lanes = lanes;
+        options.max_blocks = max_blocks;
+        // Poisoned outputs, then the kernel once, checked against the reference kernel.
+        BENCH_CHECK(cudaMemsetAsync(weights, 0xff, outputs * 4, stream));
+        BENCH_CHECK(cudaMemsetAsync(ids, 0xff, outputs * 4, stream));
+        BENCH_CHECK(moe_router::route_fused<Config>(p, stream, options));
+        BENCH_CHECK(cudaMemcpyAsync(got.data(), weights, outputs * 4, cudaMemcpyDeviceToHost, stream));
+        BENCH_CHECK(cudaMemcpyAsync(got.data() + outputs * 4, ids, outputs * 4, cudaMemcpyDeviceToHost, stream));
+        BENCH_CHECK(cudaStreamSynchronize(stream));
+        const int ran = moe_router::fused_token_lanes<Config>(tokens, lanes);
+        if (std::memcmp(got.data(), expected.data(), got.size()) != 0) {
+          std::printf("FAILED: %s %lld tokens, %d lanes, max_blocks %d: the fused kernel differs from the reference "
+                      "kernel\n",
+                      name.c_str(), static_cast<long long>(tokens), ran, max_blocks);
+          failed = true;
+          continue;
+        }
+        const double us = bench::time_per_call_us(
+          [&](int set, cudaStream_t s) {
+            moe_router::route_params q = p;
+            q.logits = logits[set];
+            BENCH_CHECK(moe_router::route_fused<Config>(q, s, options));
+          },
+          sets, o.replays, stream);
+        std::printf("sweep %-18s %-5s %7lld %2d %9.3f", shape, logits_name, static_cast<long long>(tokens), ran, us);
+        if (max_blocks > 0) std::printf(" max_blocks=%d", max_blocks);
+        std::printf("\n");
+        std::fflush(stdout);
       }
-      const double us = bench::time_per_call_us(
-        [&](int set, cudaStream_t s) {
-          moe_router::route_params q = p;
-          q.logits = logits[set];
-          BENCH_CHECK(moe_router::route_fused<Config>(q, s, options));
-        },
-        sets, o.replays, stream);
-      std::printf("sweep %-18s %-5s %7lld %2d %9.3f\n", shape, logits_name, static_cast<long long>(tokens), ran, us);
-      std::fflush(stdout);
     }
     for (auto* l : logits) BENCH_CHECK(cudaFree(l));
     BENCH_CHECK(cudaFree(weights));
@@ -193,8 +203,13 @@ int main(int argc, char** argv)
       for (const std::string& l : split(argv[++i])) o.lanes.push_back(whole_int(l));
     } else if (!std::strcmp(argv[i], "--replays") && has_value) {
       o.replays = whole_int(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--max-blocks") && has_value) {
+      o.max_blocks.clear();
+      for (const std::string& b : split(argv[++i])) o.max_blocks.push_back(whole_int(b));
     } else {
-      std::fprintf(stderr, "usage: %s [--shapes NAME,...] [--tokens N,...] [--lanes L,...] [--replays R]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--shapes NAME,...] [--tokens N,...] [--lanes L,...] [--replays R] [--max-blocks B,...]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -217,6 +232,10 @@ int main(int argc, char** argv)
       std::fprintf(stderr, "--lanes: 0, 8, 16 or 32 (got %d)\n", l);
       return 2;
     }
+  if (o.max_blocks.empty() || std::any_of(o.max_blocks.begin(), o.max_blocks.end(), [](int b) { return b < 0; })) {
+    std::fprintf(stderr, "--max-blocks: each a whole number, 0 (the launcher's grid) or more\n");
+    return 2;
+  }
   if (o.replays < 1) {
     std::fprintf(stderr, "--replays: at least 1\n");
     return 2;

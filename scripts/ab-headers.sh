@@ -85,7 +85,7 @@ run()
   awk '
     FNR == 1 { match(FILENAME, /ab_[ab]_[0-9]+\.txt$/); label = substr(FILENAME, RSTART + 3, 1) }
     $1 == "sweep" {
-      key = $2 " " $3 " " $4 " " $5
+      key = $2 " " $3 " " $4 " " $5 (NF > 6 ? " " $7 : "")
       if (!(key in seen)) { seen[key] = 1; order[++n] = key }
       times[key, label] = times[key, label] sprintf(" %8.3f", $6)
       if (!((key, label) in best) || $6 < best[key, label]) best[key, label] = $6
@@ -96,7 +96,8 @@ run()
         k = order[i]
         split(k, f, " ")
         change = ((k, "a") in best && (k, "b") in best) ? sprintf("%+6.1f%%", 100 * (best[k, "b"] / best[k, "a"] - 1)) : "n/a"
-        printf "%-18s %-5s %7s %5s  %s |%s | %s\n", f[1], f[2], f[3], f[4], times[k, "a"], times[k, "b"], change
+        printf "%-18s %-5s %7s %5s  %s |%s | %s%s\n", f[1], f[2], f[3], f[4], times[k, "a"], times[k, "b"], change,
+               (5 in f) ? "  " f[5] : ""
       }
     }' $(for ((r = 1; r <= rounds; ++r)); do echo "$out/ab_a_$r.txt" "$out/ab_b_$r.txt"; done) | tee "$out/ab_summary.txt"
   grep -h '^FAILED' "$out"/ab_?_*.txt && failed=1
