@@ -255,6 +255,10 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
       fail("could not query the fused kernel: %s", cudaGetErrorString(status));
       return status;
     }
+    if constexpr (kernel_of::tiled) {
+      constexpr int cap = tiled_grid_blocks_per_sm<KernelConfig>();
+      if (cap > 0 && blocks > cap) blocks = cap;
+    }
     // Every warp routes the same share of the tokens, so an SM is as slow as its busiest
     // scheduler (four per SM, a warp's slot fixes its scheduler): keep the resident warps a
     // multiple of four. 26 warps of the tiled kernel (two-warp blocks) took 5% longer than 24,

@@ -263,6 +263,12 @@ TEST_CASE("the tiled kernel's block size keeps the resident warps a multiple of 
   // (Kimi-K2 with fp32 logits; DeepSeek-V3 has 32).
   static_assert(tiled_warps_per_block<kimi_k2_config<>::with_token_lanes<8>>() == 4, "Kimi-K2: 24 -> 28 warps");
   static_assert(tiled_blocks_per_sm<kimi_k2_config<>::with_token_lanes<8>>() == 7, "Kimi-K2: 7 blocks of 4 warps");
+  // ... of which route_fused's grid takes 4 an SM (tiled_grid_blocks_per_sm); the others take all that fit.
+  static_assert(tiled_grid_blocks_per_sm<kimi_k2_config<>::with_token_lanes<8>>() == 4 &&
+                  tiled_grid_blocks_per_sm<kimi_k2_config<__nv_bfloat16>::with_token_lanes<8>>() == 0 &&
+                  tiled_grid_blocks_per_sm<deepseek_v3_config<>::with_token_lanes<8>>() == 0 &&
+                  tiled_grid_blocks_per_sm<minimax_m2_config<>::with_token_lanes<8>>() == 0,
+                "Kimi-K2 fp32: 4 of its 7 blocks an SM");
   static_assert(tiled_warps_per_block<minimax_m2_config<>::with_token_lanes<8>>() == 2, "MiniMax-M2: 32 warps");
   static_assert(tiled_blocks_per_sm<deepseek_v3_config<>::with_token_lanes<8>>() == 16,
                 "DeepSeek-V3: 16 blocks of 2 warps");

@@ -213,6 +213,28 @@ __host__ __device__ constexpr int tiled_min_blocks_per_sm()
 }
 
 /**
+ * @brief At most this many blocks of the tiled kernel of `Config` an SM in `route_fused`'s grid
+ * (0: as many as fit, `tiled_blocks_per_sm`): 4 where one tile a warp is refilled after routing
+ * in four-warp blocks (Kimi-K2 with fp32 logits: 7 fit, 28 warps), 0 elsewhere.
+ *
+ * Measured on an H100 (tiled kernel forced, µs, 7 -> 4 blocks an SM, three alternated rounds
+ * of `scripts/ab-headers.sh`): Kimi-K2 fp32 23.05 -> 21.76 at 24576 tokens, 28.92 -> 26.50 at
+ * 32768, 46.47 -> 46.10 at 65536, 86.05 -> 84.58 at 131072 (within 1% at 8192 and 16384; the
+ * other shapes within the noise, unchanged). With the grid held by `launch_options::max_blocks`
+ * first: 3 blocks were 4% to 11% slower than 7, 5 and 6 within -4% to +1%; Kimi-K2 bf16 (5 fit)
+ * lost 5% to 8% from 32768 tokens with 4, and DeepSeek-V3 and MiniMax-M2 with fp32 logits (16
+ * two-warp blocks fit) with 12 lost up to 11% at 16384 and 32768 tokens while gaining 1% to 4%
+ * from 65536: they keep what fits. Why fewer warps help Kimi-K2 fp32 is not known (a guess: its
+ * 7 blocks take 222 KB of the SM's 256 KB of shared memory and L1, and its candidates' logits
+ * are read again through L1).
+ */
+template <class Config>
+constexpr int tiled_grid_blocks_per_sm()
+{
+  return tiled_refill_after_routing<Config> && tiled_warps_per_block<Config>() == 4 ? 4 : 0;
+}
+
+/**
  * @brief Where the tile is refilled after routing (`tiled_refill_after_routing`: 4-byte logits,
  * screened keys written over them), batches whose logits take at most this many bytes copy
  * their rows through L1 as well as L2 (`warp_stage_rows`'s `via_l1`), larger ones through L2
