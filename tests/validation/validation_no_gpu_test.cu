@@ -333,6 +333,32 @@ TEST_CASE("the tiled layout: a token's 8 lanes reading the same chunk of their s
                  float>{});  // S = 16
 }
 
+namespace {
+
+/// `options` is refused with `reason` (part of the message) before any CUDA call: by
+/// `route_fused<deepseek_v3_config<>>`, and by `route<default_route_table>` on every path, for a
+/// shape the table holds (`p`) and one it does not.
+void require_options_refused(const route_params& p, const launch_options& options, const char* reason)
+{
+  CHECK(call_route_fused_deepseek_v3(p, 0, options) == cudaErrorInvalidValue);
+  CHECK(std::string(last_error_message()).find(reason) != std::string::npos);
+  route_params uncompiled = p;
+  uncompiled.num_experts = 96;
+  uncompiled.num_groups = 4;
+  uncompiled.topk_group = 2;
+  uncompiled.topk = 5;
+  REQUIRE_FALSE(default_table_contains(uncompiled));
+  for (const route_path path : {route_path::fused, route_path::automatic, route_path::reference}) {
+    for (const route_params& shape : {p, uncompiled}) {
+      INFO("route_path " << static_cast<int>(path) << ", E = " << shape.num_experts);
+      CHECK(call_route_default_table(shape, 0, path, nullptr, options) == cudaErrorInvalidValue);
+      CHECK(std::string(last_error_message()).find(reason) != std::string::npos);
+    }
+  }
+}
+
+}  // namespace
+
 TEST_CASE("route_fused refuses a launch_options::token_lanes it cannot honour", "[validation][no_gpu]")
 {
   host_buffers b;
@@ -342,21 +368,7 @@ TEST_CASE("route_fused refuses a launch_options::token_lanes it cannot honour", 
     INFO("token_lanes = " << lanes);
     launch_options options;
     options.token_lanes = lanes;
-    CHECK(call_route_fused_deepseek_v3(p, 0, options) == cudaErrorInvalidValue);
-    CHECK(std::string(last_error_message()).find("token_lanes must be 0") != std::string::npos);
-    // route<Table> refuses it on every path, for shapes it holds and shapes it does not
-    for (const route_path path : {route_path::fused, route_path::automatic, route_path::reference}) {
-      CHECK(call_route_default_table(p, 0, path, nullptr, options) == cudaErrorInvalidValue);
-      CHECK(std::string(last_error_message()).find("token_lanes must be 0") != std::string::npos);
-      route_params uncompiled = p;
-      uncompiled.num_experts = 96;
-      uncompiled.num_groups = 4;
-      uncompiled.topk_group = 2;
-      uncompiled.topk = 5;
-      REQUIRE_FALSE(default_table_contains(uncompiled));
-      CHECK(call_route_default_table(uncompiled, 0, path, nullptr, options) == cudaErrorInvalidValue);
-      CHECK(std::string(last_error_message()).find("token_lanes must be 0") != std::string::npos);
-    }
+    require_options_refused(p, options, "token_lanes must be 0");
   }
   for (const int lanes : {0, 16, 32, 8}) {  // DeepSeek-V3 has all three kernels
     INFO("token_lanes = " << lanes);
@@ -392,13 +404,7 @@ TEST_CASE("route_fused refuses a negative launch_options::max_blocks", "[validat
     INFO("max_blocks = " << max_blocks);
     launch_options options;
     options.max_blocks = max_blocks;
-    CHECK(call_route_fused_deepseek_v3(p, 0, options) == cudaErrorInvalidValue);
-    CHECK(std::string(last_error_message()).find("max_blocks must be 0") != std::string::npos);
-    // route<Table> refuses it on every path, the reference one too
-    for (const route_path path : {route_path::fused, route_path::automatic, route_path::reference}) {
-      CHECK(call_route_default_table(p, 0, path, nullptr, options) == cudaErrorInvalidValue);
-      CHECK(std::string(last_error_message()).find("max_blocks must be 0") != std::string::npos);
-    }
+    require_options_refused(p, options, "max_blocks must be 0");
   }
   for (const int max_blocks : {0, 1, 7, std::numeric_limits<int>::max()}) {
     INFO("max_blocks = " << max_blocks);
