@@ -208,7 +208,8 @@ int main(int argc, char** argv)
       for (const std::string& b : split(argv[++i])) o.max_blocks.push_back(whole_int(b));
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--shapes NAME,...] [--tokens N,...] [--lanes L,...] [--replays R] [--max-blocks B,...]\n",
+                   "usage: %s [--shapes NAME,...] [--tokens N,...] [--lanes L,...] [--replays R] "
+                   "[--max-blocks B,...]\n",
                    argv[0]);
       return 2;
     }

@@ -391,18 +391,5 @@ TEST_CASE("a captured graph replays with the count written to the device between
   cuda_graph_exec exec;
   MOE_ROUTER_TEST_CUDA(cudaGraphInstantiate(&exec.exec, graph.graph, 0));
 
-  for (const std::int32_t n : {100, 0, 37, 1, 99, 250, -4, 64}) {
-    c.desc.num_valid_tokens = n;
-    INFO(c.describe());
-    dev.set_num_valid(n);
-    dev.poison();
-    MOE_ROUTER_TEST_CUDA(cudaGraphLaunch(exec.exec, stream.get()));
-    stream.synchronize();
-    MOE_ROUTER_TEST_CUDA(cudaGetLastError());
-    const route_outputs replayed = dev.download();
-    MOE_ROUTER_REQUIRE_OK(check_invariants(c, replayed));
-    MOE_ROUTER_REQUIRE_OK(check_against_host(c, replayed, run_host(c)));
-    MOE_ROUTER_REQUIRE_OK(
-        check_bitwise_equal(c, replayed, run_device(c, reference_entry), "graph replay", "direct call"));
-  }
+  replay_with_counts(c, dev, exec.exec, stream, {100, 0, 37, 1, 99, 250, -4, 64}, reference_entry, "direct call");
 }

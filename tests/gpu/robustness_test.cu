@@ -521,20 +521,8 @@ TEST_CASE("a captured graph of the fused kernel replays with the count written b
       MOE_ROUTER_TEST_CUDA(cudaGraphInstantiate(&exec.exec, graph.graph, 0));
 
       const std::int32_t t = static_cast<std::int32_t>(T);
-      for (const std::int32_t n : {t, 0, 1, t / 2, t - 1, t + 1, 5 * t, -1, INT_MIN, INT_MAX, 37, t}) {
-        c.desc.num_valid_tokens = n;  // what the host and the checkers read
-        INFO("count " << n << ": " << c.describe());
-        dev.set_num_valid(n);
-        dev.poison();
-        MOE_ROUTER_TEST_CUDA(cudaGraphLaunch(exec.exec, stream.get()));
-        stream.synchronize();
-        MOE_ROUTER_TEST_CUDA(cudaGetLastError());
-        const route_outputs replayed = dev.download();
-        MOE_ROUTER_REQUIRE_OK(check_invariants(c, replayed));
-        MOE_ROUTER_REQUIRE_OK(check_against_host(c, replayed, run_host(c)));
-        MOE_ROUTER_REQUIRE_OK(
-            check_bitwise_equal(c, replayed, run_device(c, reference_entry), "graph replay", "reference"));
-      }
+      replay_with_counts(c, dev, exec.exec, stream, {t, 0, 1, t / 2, t - 1, t + 1, 5 * t, -1, INT_MIN, INT_MAX, 37, t},
+                         reference_entry, "reference");
     }
   }
 }

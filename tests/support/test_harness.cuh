@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -327,6 +328,30 @@ route_outputs run_device(const test_case& c, Entry&& entry)
 {
   device_case d(c);
   return d.run(entry);
+}
+
+/**
+ * @brief Replay `exec`, a graph captured on `dev`'s buffers, once for each device-side padding
+ * count of `counts`, over poisoned outputs, and require of each replay the invariants, the host
+ * reference and the bits of a direct call of `direct` (named `direct_name`) on the same inputs.
+ */
+template <class Direct>
+void replay_with_counts(test_case& c, device_case& dev, cudaGraphExec_t exec, cuda_stream& stream,
+                        std::initializer_list<std::int32_t> counts, Direct&& direct, const char* direct_name)
+{
+  for (const std::int32_t n : counts) {
+    c.desc.num_valid_tokens = n;  // what the host and the checkers read
+    INFO("count " << n << ": " << c.describe());
+    dev.set_num_valid(n);
+    dev.poison();
+    MOE_ROUTER_TEST_CUDA(cudaGraphLaunch(exec, stream.get()));
+    stream.synchronize();
+    MOE_ROUTER_TEST_CUDA(cudaGetLastError());
+    const route_outputs replayed = dev.download();
+    MOE_ROUTER_REQUIRE_OK(check_invariants(c, replayed));
+    MOE_ROUTER_REQUIRE_OK(check_against_host(c, replayed, run_host(c)));
+    MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, replayed, run_device(c, direct), "graph replay", direct_name));
+  }
 }
 
 /**
