@@ -141,20 +141,20 @@ inline std::vector<case_desc> covering_cases(const case_desc& base, int offset)
   return out;
 }
 
-/// More tokens than one wave of any kernel holds (50003: an SM holds at most 64 warps, so a wave
-/// of the tiled kernel on a 132-SM Hopper is at most 33792 tokens, of the warp kernel 8448; every
-/// warp of the persistent grid routes more than one row or tile, the tiled kernel refilling its
-/// tiles with real rows), in two cases that together take every option: nasty rows, rows of
-/// stride E + 8 (16-byte aligned for 2- and 4-byte logits, so the tiled kernel runs), renormalize
-/// and scaling, a shared slot
-/// cycling over 13 experts, an injective expert map and a device-side count that makes the last
-/// quarter padding; then random rows, stride E, scaling alone, a permutation map, no shared slot.
-/// (13, not 3: the grid's stride in tokens is a multiple of 132 SMs times 4, so a count of 3
-/// would give every later row of a warp the shared id of its first, advanced or not.)
-inline std::vector<case_desc> more_than_a_wave_cases(const case_desc& base)
+/// `tokens` rows, by default more than one wave of any kernel holds (50003: an SM holds at most
+/// 64 warps, so a wave of the tiled kernel on a 132-SM Hopper is at most 33792 tokens, of the
+/// warp kernel 8448; every warp of the persistent grid routes more than one row or tile, the
+/// tiled kernel refilling its tiles with real rows), in two cases that together take every
+/// option: nasty rows, rows of stride E + 8 (16-byte aligned for 2- and 4-byte logits, so the
+/// tiled kernel runs), renormalize and scaling, a shared slot cycling over 13 experts, an
+/// injective expert map and a device-side count that makes the last quarter padding; then random
+/// rows, stride E, scaling alone, a permutation map, no shared slot. (13, not 3: the grid's
+/// stride in tokens is a multiple of 132 SMs times 4, so a count of 3 would give every later row
+/// of a warp the shared id of its first, advanced or not.)
+inline std::vector<case_desc> more_than_a_wave_cases(const case_desc& base, std::int64_t tokens = 50003)
 {
   case_desc d = base;
-  d.num_tokens = 50003;
+  d.num_tokens = tokens;
   d.flavour = input_flavour::nasty;
   d.row_stride = base.num_experts + 8;
   d.renormalize = true;
@@ -184,15 +184,7 @@ inline std::vector<case_desc> more_than_a_wave_cases(const case_desc& base)
 /// still 5 or more rounds a warp, so that the sanitizers see those paths too. (The grid's
 /// stride, 12, 24 or 48 tokens, is no multiple of the shared slot's 13 experts.)
 constexpr int few_blocks = 3;
-inline std::vector<case_desc> few_blocks_cases(const case_desc& base)
-{
-  std::vector<case_desc> out = more_than_a_wave_cases(base);
-  for (case_desc& d : out) {
-    d.num_tokens = 2053;
-    d.num_valid_tokens = static_cast<std::int32_t>(d.num_tokens - d.num_tokens / 4 - 1);
-  }
-  return out;
-}
+inline std::vector<case_desc> few_blocks_cases(const case_desc& base) { return more_than_a_wave_cases(base, 2053); }
 
 /// The fused kernel of `Config` on `c` equals the reference kernel bit for bit, and its rows
 /// hold the invariants: with a warp per token and, where the shape has them, with the half-warp
