@@ -232,40 +232,35 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
     return status;
   }
   // A persistent grid: as many blocks as are resident at once, fewer for few tokens or for
-  // `options.max_blocks`. The kernel's setup is per device (the shared-memory attribute applies
-  // to the current device only, and the occupancy is that device's): done once for each of the
-  // first `cached_devices` devices (and again after a failed query), on every call for the
-  // others.
+  // `options.max_blocks`. The kernel's setup is per device (the occupancy is that device's):
+  // done once for each of the first `cached_devices` devices (and again after a failed query),
+  // on every call for the others.
   constexpr int cached_devices = 64;
   static std::atomic<int> cached_blocks_per_sm[cached_devices];  // 0: not set up yet
   static std::atomic<int> cached_ptx_version[cached_devices];
   const bool cached = device >= 0 && device < cached_devices;
   int blocks_per_sm = cached ? cached_blocks_per_sm[device].load(std::memory_order_acquire) : 0;
   int ptx_version = cached ? cached_ptx_version[device].load(std::memory_order_relaxed) : 0;
+  // A kernel that needs more than 48 KiB of shared memory a block must be allowed it, and the
+  // permission belongs to the CUDA context: set on every call, so that a context created since
+  // the first call (after `cudaDeviceReset`, say) has it too.
+  if constexpr (kernel_of::dynamic_shared_bytes > 48 * 1024) {
+    if (cudaFuncSetAttribute(kernel_of::kernel(), cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(kernel_of::dynamic_shared_bytes)) != cudaSuccess) {
+      status = cudaGetLastError();
+      fail("could not set up the fused kernel: %s", cudaGetErrorString(status));
+      return status;
+    }
+  }
   if (blocks_per_sm == 0) {
     int blocks = 0;
     cudaFuncAttributes attributes{};
-    if ((kernel_of::dynamic_shared_bytes > 48 * 1024 &&
-         cudaFuncSetAttribute(kernel_of::kernel(), cudaFuncAttributeMaxDynamicSharedMemorySize,
-                              static_cast<int>(kernel_of::dynamic_shared_bytes)) != cudaSuccess) ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel_of::kernel(), kernel_of::block_threads,
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel_of::kernel(), kernel_of::block_threads,
                                                       kernel_of::dynamic_shared_bytes) != cudaSuccess ||
         cudaFuncGetAttributes(&attributes, kernel_of::kernel()) != cudaSuccess) {
       status = cudaGetLastError();
       fail("could not query the fused kernel: %s", cudaGetErrorString(status));
       return status;
-    }
-    if constexpr (kernel_of::tiled) {
-      constexpr int cap = tiled_grid_blocks_per_sm<KernelConfig>();
-      if (cap > 0 && blocks > cap) blocks = cap;
-    }
-    // Every warp routes the same share of the tokens, so an SM is as slow as its busiest
-    // scheduler (four per SM, a warp's slot fixes its scheduler): keep the resident warps a
-    // multiple of four. 26 warps of the tiled kernel (two-warp blocks) took 5% longer than 24,
-    // and 18 took 8% longer than 16 (H200, 131072 tokens).
-    if (kernel_of::warps_per_block < schedulers_per_sm) {
-      constexpr int blocks_per_set = schedulers_per_sm / kernel_of::warps_per_block;
-      if (blocks >= blocks_per_set) blocks -= blocks % blocks_per_set;
     }
     blocks_per_sm = blocks > 0 ? blocks : 1;
     ptx_version = attributes.ptxVersion;
@@ -273,6 +268,21 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
       cached_ptx_version[device].store(ptx_version, std::memory_order_relaxed);
       cached_blocks_per_sm[device].store(blocks_per_sm, std::memory_order_release);  // after the version
     }
+  }
+  if constexpr (kernel_of::tiled) {
+    // Fewer blocks an SM where they measured faster, for batches of a few rounds of them.
+    constexpr int cap = tiled_grid_blocks_per_sm<KernelConfig>();
+    if (cap > 0 && blocks_per_sm > cap &&
+        p.num_tokens <= std::int64_t{tiled_grid_cap_max_rounds} * sms * cap * tokens_per_block)
+      blocks_per_sm = cap;
+  }
+  // Every warp routes the same share of the tokens, so an SM is as slow as its busiest
+  // scheduler (four per SM, a warp's slot fixes its scheduler): keep the resident warps a
+  // multiple of four. 26 warps of the tiled kernel (two-warp blocks) took 5% longer than 24,
+  // and 18 took 8% longer than 16 (H200, 131072 tokens).
+  if (kernel_of::warps_per_block < schedulers_per_sm) {
+    constexpr int blocks_per_set = schedulers_per_sm / kernel_of::warps_per_block;
+    if (blocks_per_sm >= blocks_per_set) blocks_per_sm -= blocks_per_sm % blocks_per_set;
   }
   const std::int64_t needed = (p.num_tokens + tokens_per_block - 1) / tokens_per_block;
   std::int64_t blocks = static_cast<std::int64_t>(sms) * blocks_per_sm;  // all resident at once
@@ -301,7 +311,8 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
  * @brief Route `p` with the fused kernel of `Config` on `stream`.
  * @return cudaSuccess; cudaErrorInvalidValue (nothing launched or written, reason in
  * `last_error_message()`) when `p` breaks the contract or does not match `Config` (shape,
- * scoring, group score, logits/bias/id types); or the launch error. `num_tokens == 0`
+ * scoring, group score, logits/bias/id types), or when `options` holds a value it does not
+ * allow or asks for a kernel the shape does not have; or the launch error. `num_tokens == 0`
  * launches nothing and succeeds.
  */
 template <class Config>

@@ -110,3 +110,17 @@ TEST_CASE("each launcher's first call of the process may be inside a global-mode
                                    derive_seed(base_seed(), 3));
   check_first_call_captured(kimi, table_entry, "route<default_route_table>, Kimi-K2 bf16");
 }
+
+TEST_CASE("after cudaDeviceReset, a tiled kernel of more than 48 KiB a block still launches", "[capture]")
+{
+  // The permission to use more than 48 KiB of shared memory a block belongs to the CUDA
+  // context: `route_fused` gives it on every call, not only on the first one on a device (whose
+  // occupancy it keeps), so that the context a reset leaves behind has it too. Last in the file:
+  // the reset frees every allocation of the process.
+  INFO("replay with " << replay_note());
+  const test_case large =
+    make_case(desc_of<large_tile_config>("512 experts top-8 bf16", 2001), derive_seed(base_seed(), 4));
+  check_fused_case<large_tile_config>(large);
+  MOE_ROUTER_TEST_CUDA(cudaDeviceReset());
+  check_fused_case<large_tile_config>(large);
+}

@@ -527,10 +527,41 @@ TEST_CASE("a captured graph of the fused kernel replays with the count written b
   }
 }
 
+namespace {
+
+/// The grid of the fused kernel as `route` (the default table) records it for `p` with
+/// `options`: the one kernel node of a captured graph (capture runs nothing).
+long long captured_grid(const route_params& p, const launch_options& options)
+{
+  INFO("token_lanes " << options.token_lanes << ", max_blocks " << options.max_blocks << ", " << p.num_tokens
+                      << " tokens");
+  cuda_stream stream;
+  cuda_graph graph;
+  MOE_ROUTER_TEST_CUDA(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeThreadLocal));
+  route_kernel ran = route_kernel::none;
+  const cudaError_t status = call_route_default_table(p, stream.get(), route_path::fused, &ran, options);
+  MOE_ROUTER_TEST_CUDA(cudaStreamEndCapture(stream.get(), &graph.graph));
+  REQUIRE(status == cudaSuccess);
+  REQUIRE(ran == route_kernel::fused);
+  std::size_t count = 0;
+  MOE_ROUTER_TEST_CUDA(cudaGraphGetNodes(graph.graph, nullptr, &count));
+  REQUIRE(count == 1);
+  cudaGraphNode_t node = nullptr;
+  MOE_ROUTER_TEST_CUDA(cudaGraphGetNodes(graph.graph, &node, &count));
+  cudaGraphNodeType type{};
+  MOE_ROUTER_TEST_CUDA(cudaGraphNodeGetType(node, &type));
+  REQUIRE(type == cudaGraphNodeTypeKernel);
+  cudaKernelNodeParams params{};
+  MOE_ROUTER_TEST_CUDA(cudaGraphKernelNodeGetParams(node, &params));
+  REQUIRE((params.gridDim.y == 1 && params.gridDim.z == 1));
+  return static_cast<long long>(params.gridDim.x);
+}
+
+}  // namespace
+
 TEST_CASE("launch_options::max_blocks holds the fused kernel's grid, whichever kernel runs", "[robustness][graph]")
 {
-  // The grid as the launch recorded it: the one kernel node of a captured graph (capture runs
-  // nothing). 8192 tokens need more than 7 blocks of every kernel: 2048 of the warp kernel's.
+  // 8192 tokens need more than 7 blocks of every kernel: 2048 of the warp kernel's.
   INFO("replay with " << replay_note());
   case_desc d = deepseek_v3_bf16(8192);
   d.ids_type = index_type::i32;
@@ -540,27 +571,7 @@ TEST_CASE("launch_options::max_blocks holds the fused kernel's grid, whichever k
     launch_options options;
     options.token_lanes = lanes;
     options.max_blocks = max_blocks;
-    INFO("token_lanes " << lanes << ", max_blocks " << max_blocks);
-    cuda_stream stream;
-    cuda_graph graph;
-    MOE_ROUTER_TEST_CUDA(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeThreadLocal));
-    route_kernel ran = route_kernel::none;
-    const cudaError_t status = call_route_default_table(dev.params(), stream.get(), route_path::fused, &ran, options);
-    MOE_ROUTER_TEST_CUDA(cudaStreamEndCapture(stream.get(), &graph.graph));
-    REQUIRE(status == cudaSuccess);
-    REQUIRE(ran == route_kernel::fused);
-    std::size_t count = 0;
-    MOE_ROUTER_TEST_CUDA(cudaGraphGetNodes(graph.graph, nullptr, &count));
-    REQUIRE(count == 1);
-    cudaGraphNode_t node = nullptr;
-    MOE_ROUTER_TEST_CUDA(cudaGraphGetNodes(graph.graph, &node, &count));
-    cudaGraphNodeType type{};
-    MOE_ROUTER_TEST_CUDA(cudaGraphNodeGetType(node, &type));
-    REQUIRE(type == cudaGraphNodeTypeKernel);
-    cudaKernelNodeParams params{};
-    MOE_ROUTER_TEST_CUDA(cudaGraphKernelNodeGetParams(node, &params));
-    REQUIRE((params.gridDim.y == 1 && params.gridDim.z == 1));
-    return static_cast<long long>(params.gridDim.x);
+    return captured_grid(dev.params(), options);
   };
   for (const int lanes : {32, 16, 8}) {
     const long long full = grid_of(lanes, 0);
@@ -571,6 +582,43 @@ TEST_CASE("launch_options::max_blocks holds the fused kernel's grid, whichever k
     CHECK(grid_of(lanes, static_cast<int>(full) + 5) == full);
     CHECK(grid_of(lanes, INT_MAX) == full);
   }
+}
+
+TEST_CASE("Kimi-K2 fp32's tiled kernel takes 4 blocks an SM up to a few tiles a warp, all that fit above",
+          "[robustness][graph]")
+{
+  // tiled_grid_blocks_per_sm and tiled_grid_cap_max_rounds: up to that many tiles a warp of a
+  // grid of 4 blocks an SM (16 tokens a block), the grid is that; from one token more, as many
+  // blocks as fit.
+  using tiled = kimi_k2_config<>::with_token_lanes<8>;
+  using kernel_of = moe_router::detail::fused_kernel_of<tiled>;
+  static_assert(tiled_grid_blocks_per_sm<tiled>() == 4 && kernel_of::tokens_per_block == 16, "the bound below");
+  int device = 0, sms = 0, fit = 0;
+  MOE_ROUTER_TEST_CUDA(cudaGetDevice(&device));
+  MOE_ROUTER_TEST_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  MOE_ROUTER_TEST_CUDA(cudaFuncSetAttribute(kernel_of::kernel(), cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            static_cast<int>(kernel_of::dynamic_shared_bytes)));
+  MOE_ROUTER_TEST_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, kernel_of::kernel(), kernel_of::block_threads,
+                                                                     kernel_of::dynamic_shared_bytes));
+  INFO(sms << " SMs, " << fit << " blocks an SM fit");
+  REQUIRE(fit > 4);
+  const std::int64_t bound = std::int64_t{tiled_grid_cap_max_rounds} * sms * 4 * kernel_of::tokens_per_block;
+  case_desc d = model_desc("Kimi-K2 f32", 384, 1, 1, 8, scoring_func::sigmoid, group_score_kind::top2_sum,
+                           data_type::f32, bound + 1);
+  d.flavour = input_flavour::random;
+  d.ids_type = index_type::i32;
+  const test_case c = make_case(d, derive_seed(base_seed(), 51));
+  device_case dev(c);
+  route_params p = dev.params();
+  launch_options options;  // the launcher's choice of kernel: the tiled one at these sizes
+  options.token_lanes = 8;
+  for (const std::int64_t tokens : {bound / 2, bound}) {
+    p.num_tokens = tokens;
+    CHECK(captured_grid(p, options) == 4LL * sms);
+  }
+  p.num_tokens = bound + 1;
+  CHECK(captured_grid(p, options) == static_cast<long long>(fit) * sms);
+  CHECK(captured_grid(p, launch_options{}) == static_cast<long long>(fit) * sms);
 }
 
 // ---- (d) programmatic dependent launch ------------------------------------------------------------

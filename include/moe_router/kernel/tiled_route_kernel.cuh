@@ -214,13 +214,20 @@ __host__ __device__ constexpr int tiled_min_blocks_per_sm()
 
 /**
  * @brief At most this many blocks of the tiled kernel of `Config` an SM in `route_fused`'s grid
- * (0: as many as fit, `tiled_blocks_per_sm`): 4 where one tile a warp is refilled after routing
- * in four-warp blocks (Kimi-K2 with fp32 logits: 7 fit, 28 warps), 0 elsewhere.
+ * (0: as many as fit, `tiled_blocks_per_sm`), for batches of at most
+ * `tiled_grid_cap_max_rounds` tiles a warp of that grid: 4 where one tile a warp is refilled
+ * after routing in four-warp blocks (Kimi-K2 with fp32 logits: 7 fit, 28 warps), 0 elsewhere.
  *
  * Measured on an H100 (tiled kernel forced, µs, 7 -> 4 blocks an SM, three alternated rounds
  * of `scripts/ab-headers.sh`): Kimi-K2 fp32 23.05 -> 21.76 at 24576 tokens, 28.92 -> 26.50 at
  * 32768, 46.47 -> 46.10 at 65536, 86.05 -> 84.58 at 131072 (within 1% at 8192 and 16384; the
- * other shapes within the noise, unchanged). With the grid held by `launch_options::max_blocks`
+ * other shapes within the noise, unchanged); again, 4 -> 7 blocks, best of three: 36.35 ->
+ * 37.93 at 49152, 46.37 -> 46.83 at 65536, 84.87 -> 86.46 at 131072. On an H200 the same way,
+ * 7 -> 4 blocks: 13.12 -> 12.84 at 16384, 20.67 -> 19.42 at 24576, 25.19 -> 23.91 at 32768,
+ * 31.88 -> 32.28 at 49152, but 38.45 -> 41.09 at 65536, 54.47 -> 58.90 at 98304 and 68.13 ->
+ * 74.66 at 131072. Hence the bound on the batch, 6 tiles a warp of the smaller grid (50688
+ * tokens on 132 SMs): the larger batches take all 7 blocks, 7% to 9% faster on the H200 and 1%
+ * to 2% slower on the H100. With the grid held by `launch_options::max_blocks`
  * first: 3 blocks were 4% to 11% slower than 7, 5 and 6 within -4% to +1%; Kimi-K2 bf16 (5 fit)
  * lost 5% to 8% from 32768 tokens with 4, and DeepSeek-V3 and MiniMax-M2 with fp32 logits (16
  * two-warp blocks fit) with 12 lost up to 11% at 16384 and 32768 tokens while gaining 1% to 4%
@@ -233,6 +240,10 @@ constexpr int tiled_grid_blocks_per_sm()
 {
   return tiled_refill_after_routing<Config> && tiled_warps_per_block<Config>() == 4 ? 4 : 0;
 }
+
+/// `tiled_grid_blocks_per_sm`'s grid is taken by batches of at most this many tiles (4 tokens
+/// each) a warp of it; larger batches take as many blocks as fit.
+constexpr int tiled_grid_cap_max_rounds = 6;
 
 /**
  * @brief Where the tile is refilled after routing (`tiled_refill_after_routing`: 4-byte logits,
