@@ -4,7 +4,8 @@
 # variable below). It
 #   1. installs the library from the build tree MOE_ROUTER_BUILD_DIR into WORK_DIR/prefix,
 #   2. configures, builds and runs examples/consumer against it (find_package),
-#   3. does the same with MOE_ROUTER_SOURCE_DIR (add_subdirectory).
+#   3. does the same with MOE_ROUTER_SOURCE_DIR (add_subdirectory),
+#   4. does both with examples/consumer_host, a project without CUDA (the host reference).
 # Any failing step fails the test. The consumer itself checks the host reference, and the
 # reference kernel against it when a GPU is present.
 
@@ -46,17 +47,19 @@ pass_tool(CMAKE_CUDA_COMPILER "${CUDA_COMPILER}")
 run_step("install the library into ${prefix}"
          ${CMAKE_COMMAND} --install ${MOE_ROUTER_BUILD_DIR} --prefix ${prefix} --config ${BUILD_TYPE})
 
-set(consumer_dir ${MOE_ROUTER_SOURCE_DIR}/examples/consumer)
-foreach(mode find_package add_subdirectory)
-  if(mode STREQUAL "find_package")
-    set(mode_args -DCMAKE_PREFIX_PATH=${prefix})
-  else()
-    set(mode_args -DMOE_ROUTER_SOURCE_DIR=${MOE_ROUTER_SOURCE_DIR})
-  endif()
-  set(build ${WORK_DIR}/${mode})
-  run_step("configure (${mode})" ${CMAKE_COMMAND} -S ${consumer_dir} -B ${build} ${common_args} ${mode_args})
-  run_step("build (${mode})" ${CMAKE_COMMAND} --build ${build} --config ${BUILD_TYPE})
-  find_program(consumer_exe consumer PATHS ${build} ${build}/${BUILD_TYPE} NO_DEFAULT_PATH NO_CACHE REQUIRED)
-  run_step("run (${mode})" ${consumer_exe})
-  unset(consumer_exe)
+foreach(consumer consumer consumer_host)
+  set(consumer_dir ${MOE_ROUTER_SOURCE_DIR}/examples/${consumer})
+  foreach(mode find_package add_subdirectory)
+    if(mode STREQUAL "find_package")
+      set(mode_args -DCMAKE_PREFIX_PATH=${prefix})
+    else()
+      set(mode_args -DMOE_ROUTER_SOURCE_DIR=${MOE_ROUTER_SOURCE_DIR})
+    endif()
+    set(build ${WORK_DIR}/${consumer}_${mode})
+    run_step("configure ${consumer} (${mode})" ${CMAKE_COMMAND} -S ${consumer_dir} -B ${build} ${common_args} ${mode_args})
+    run_step("build ${consumer} (${mode})" ${CMAKE_COMMAND} --build ${build} --config ${BUILD_TYPE})
+    find_program(consumer_exe ${consumer} PATHS ${build} ${build}/${BUILD_TYPE} NO_DEFAULT_PATH NO_CACHE REQUIRED)
+    run_step("run ${consumer} (${mode})" ${consumer_exe})
+    unset(consumer_exe)
+  endforeach()
 endforeach()

@@ -57,6 +57,7 @@ constexpr auto max_score = group_score_kind::max;
 #define MOE_ROUTER_CASE_route_fused_valid              25
 #define MOE_ROUTER_CASE_route_fused_groups_split_warp_lanes 26
 #define MOE_ROUTER_CASE_warp_topk_more_than_32_a_lane  27
+#define MOE_ROUTER_CASE_before_cxx17                   28
 
 #define MOE_ROUTER_CASE_ID_(name)       MOE_ROUTER_CASE_##name
 #define MOE_ROUTER_CASE_ID(name)        MOE_ROUTER_CASE_ID_(name)
@@ -71,8 +72,9 @@ constexpr auto max_score = group_score_kind::max;
 #endif
 namespace {
 
-#if MOE_ROUTER_CASE_IS(valid)
-// every kind of shape the checks allow, at their edges
+#if MOE_ROUTER_CASE_IS(valid) || MOE_ROUTER_CASE_IS(before_cxx17)
+// every kind of shape the checks allow, at their edges (before_cxx17, compiled with
+// -std=c++14, must stop at the headers' #error first)
 using config = route_config<256, 8, 4, 8, sigmoid, top2_sum, __nv_bfloat16, float, std::int64_t>;
 using edges = route_config<1024, 8, 4, 32, softmax, max_score, __half, __nv_bfloat16, std::int32_t>;
 using single = route_config<1, 1, 1, 1>;
