@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -145,6 +146,29 @@ TEST_CASE("nasty inputs contain every row kind", "[harness]")
   CHECK(nan);
   CHECK(inf);
   CHECK(zero_neg);
+}
+
+TEST_CASE("nasty fp16 logits hold fp16 denormals, its largest finite values and overflows to inf", "[harness]")
+{
+  // What row_kind::half_range is for: the fp32 denormals and huge values of `tiny` and `huge`
+  // are all 0 and +-inf in fp16.
+  case_desc d = small_desc(64, 8, 2, 6, scoring_func::sigmoid, 400);
+  d.logits_type = data_type::f16;
+  const test_case c = make_case(d, 11);
+  REQUIRE(std::find(c.rows.begin(), c.rows.end(), row_kind::half_range) != c.rows.end());
+  int denormals = 0, largest = 0, inf = 0;
+  for (std::int64_t t = 0; t < d.num_tokens; ++t) {
+    if (c.rows[static_cast<std::size_t>(t)] != row_kind::half_range) continue;
+    for (int e = 0; e < d.num_experts; ++e) {
+      const float x = c.logit(t, e);
+      denormals += x != 0.0f && std::fabs(x) < 0x1p-14f;
+      largest += std::fabs(x) >= 65472.0f && std::fabs(x) <= 65504.0f;
+      inf += std::isinf(x);
+    }
+  }
+  CHECK(denormals > 0);
+  CHECK(largest > 0);
+  CHECK(inf > 0);
 }
 
 TEST_CASE("the near-tie analysis accepts every host reference row", "[harness]")

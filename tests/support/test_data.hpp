@@ -215,6 +215,8 @@ enum class row_kind : int {
   neighbours,          ///< values a few ulp apart
   underflow,           ///< -104 .. -80, some 0: sigmoid scores normal, subnormal (-88.72 .. -87.34) and 0 (below,
                        ///< many ties), subnormal softmax numerators
+  half_range,          ///< fp16's edges: only its denormals (k * 2^-24) and smallest normal, or normal logits
+                       ///< among its largest finite values and the first ones that round to +-inf
   count
 };
 
@@ -224,7 +226,8 @@ inline const char* to_string(row_kind k)
   static const char* const names[] = {
       "random",        "wide",    "ties_in_group", "ties_across_groups", "equal_groups", "all_equal",
       "some_nan",      "all_nan", "infinities",    "all_neg_inf",        "all_pos_inf",  "huge",
-      "very_negative", "tiny",    "signed_zeros",  "collapse",           "neighbours",   "underflow"};
+      "very_negative", "tiny",    "signed_zeros",  "collapse",           "neighbours",   "underflow",
+      "half_range"};
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<int>(row_kind::count), "a name per row kind");
   return names[static_cast<int>(k)];
 }
@@ -502,6 +505,20 @@ inline void fill_row(row_kind kind, const case_desc& d, test_rng& rng, float* x)
     case row_kind::underflow:
       for (int e = 0; e < E; ++e) x[e] = static_cast<float>(rng.uniform(-104.0, -80.0));
       if (rng.chance(0.5)) x[rng.below(E)] = 0.0f;
+      break;
+    case row_kind::half_range:
+      // `tiny`'s values are all 0 in fp16 and `huge`'s all +-inf: these are not. The fp32 and
+      // bf16 logits take the same values (bf16 rounds the denormals' low bits away).
+      if (rng.chance(0.5)) {
+        for (int e = 0; e < E; ++e)
+          x[e] = rng.chance(0.1) ? 0x1p-14f : static_cast<float>(rng.below(2047) - 1023) * 0x1p-24f;
+      } else {
+        static const float values[] = {65504.0f, -65504.0f, 65472.0f, 65520.0f, -65520.0f, 1e5f};
+        constexpr int count = static_cast<int>(sizeof values / sizeof values[0]);
+        normal_row(1.0);
+        const int n = 1 + static_cast<int>(rng.below(1 + E / 3));
+        for (int i = 0; i < n; ++i) x[rng.below(E)] = values[rng.below(count)];
+      }
       break;
     case row_kind::count:
       break;
