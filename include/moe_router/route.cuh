@@ -232,30 +232,23 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
     return status;
   }
   // A persistent grid: as many blocks as are resident at once, fewer for few tokens or for
-  // `options.max_blocks`. The kernel's setup is per device (the occupancy is that device's):
-  // done once for each of the first `cached_devices` devices (and again after a failed query),
-  // on every call for the others.
+  // `options.max_blocks`. The kernel's setup is per device (the shared-memory attribute applies
+  // to the current device only, and the occupancy is that device's): done once for each of the
+  // first `cached_devices` devices (and again after a failed query), on every call for the
+  // others. The attribute outlives `cudaDeviceReset` (CUDA 13.0, capture_setup_test).
   constexpr int cached_devices = 64;
   static std::atomic<int> cached_blocks_per_sm[cached_devices];  // 0: not set up yet
   static std::atomic<int> cached_ptx_version[cached_devices];
   const bool cached = device >= 0 && device < cached_devices;
   int blocks_per_sm = cached ? cached_blocks_per_sm[device].load(std::memory_order_acquire) : 0;
   int ptx_version = cached ? cached_ptx_version[device].load(std::memory_order_relaxed) : 0;
-  // A kernel that needs more than 48 KiB of shared memory a block must be allowed it, and the
-  // permission belongs to the CUDA context: set on every call, so that a context created since
-  // the first call (after `cudaDeviceReset`, say) has it too.
-  if constexpr (kernel_of::dynamic_shared_bytes > 48 * 1024) {
-    if (cudaFuncSetAttribute(kernel_of::kernel(), cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(kernel_of::dynamic_shared_bytes)) != cudaSuccess) {
-      status = cudaGetLastError();
-      fail("could not set up the fused kernel: %s", cudaGetErrorString(status));
-      return status;
-    }
-  }
   if (blocks_per_sm == 0) {
     int blocks = 0;
     cudaFuncAttributes attributes{};
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel_of::kernel(), kernel_of::block_threads,
+    if ((kernel_of::dynamic_shared_bytes > 48 * 1024 &&
+         cudaFuncSetAttribute(kernel_of::kernel(), cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              static_cast<int>(kernel_of::dynamic_shared_bytes)) != cudaSuccess) ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel_of::kernel(), kernel_of::block_threads,
                                                       kernel_of::dynamic_shared_bytes) != cudaSuccess ||
         cudaFuncGetAttributes(&attributes, kernel_of::kernel()) != cudaSuccess) {
       status = cudaGetLastError();

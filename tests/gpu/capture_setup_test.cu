@@ -113,10 +113,11 @@ TEST_CASE("each launcher's first call of the process may be inside a global-mode
 
 TEST_CASE("after cudaDeviceReset, a tiled kernel of more than 48 KiB a block still launches", "[capture]")
 {
-  // The permission to use more than 48 KiB of shared memory a block belongs to the CUDA
-  // context: `route_fused` gives it on every call, not only on the first one on a device (whose
-  // occupancy it keeps), so that the context a reset leaves behind has it too. Last in the file:
-  // the reset frees every allocation of the process.
+  // `route_fused` sets a kernel up on its first call on a device only: the permission to use
+  // more than 48 KiB of shared memory a block, and the occupancy it keeps. A reset replaces the
+  // context, and the runtime must give the new one the permission again (CUDA 13.0 does; were
+  // it lost, the launch would fail with cudaErrorInvalidValue). Last in the file: the reset
+  // frees every allocation of the process.
   INFO("replay with " << replay_note());
   const test_case large =
     make_case(desc_of<large_tile_config>("512 experts top-8 bf16", 2001), derive_seed(base_seed(), 4));
