@@ -50,7 +50,11 @@ TEST_CASE("the fused DeepSeek-V3 kernel equals the reference kernel with scaling
       d.flavour = convention < 2 ? input_flavour::random : input_flavour::nasty;
       descs.push_back(d);
     }
-  check_fused_cases<config>("DeepSeek-V3 fp32, extreme scaling factors", descs, 200000);
+  // Bit for bit against the reference kernel only: at these factors the weights and the shared
+  // slot underflow and overflow, and a comparison with the host reference rests on the
+  // checker's allowances for that (`underflow_error`, `overflow_edge`), which harness_test
+  // checks on the host against routings of logits an ulp away.
+  check_fused_cases<config>("DeepSeek-V3 fp32, extreme scaling factors", descs, 200000, host_check::off);
 
   // The test reaches the overflow: renormalized and not scaled, a denormal factor's shared slot
   // is about 1 / factor, which is +inf in fp32 on every row of random logits.

@@ -191,18 +191,40 @@ inline std::vector<case_desc> more_than_a_wave_cases(const case_desc& base, std:
 constexpr int few_blocks = 3;
 inline std::vector<case_desc> few_blocks_cases(const case_desc& base) { return more_than_a_wave_cases(base, 2053); }
 
-/// The fused kernel of `Config` on `c` equals the reference kernel bit for bit, and its rows
-/// hold the invariants: with a warp per token and, where the shape has them, with the half-warp
-/// and the tiled kernels too, each in a grid of at most `MaxBlocks` blocks (0: the launcher's
-/// grid). Returns the rows checked.
+/// Whether `check_fused_case` compares the fused kernel with the host reference as well as with
+/// the reference kernel.
+enum class host_check { on, off };
+
+/// The rows a run of `check_fused_case` checked: all of them against the reference kernel, and
+/// those also checked against the host reference (every row but where the expert map is not
+/// injective).
+struct fused_rows_checked {
+  std::int64_t rows = 0;
+  std::int64_t host_rows = 0;
+};
+
+/// The fused kernel of `Config` on `c` equals the reference kernel bit for bit, agrees with the
+/// host reference as the contract allows (`check_against_host`: reference_kernel_test checks the
+/// reference kernel so on inputs of its own; these are the rows the fused kernels route), and
+/// its rows hold the invariants: with a warp per token and, where the shape has them, with the
+/// half-warp and the tiled kernels too, each in a grid of at most `MaxBlocks` blocks (0: the
+/// launcher's grid). A non-injective expert map hides which expert a row chose, so those cases
+/// are checked against the reference kernel only (reference_kernel_test checks such maps with
+/// `check_mapping`), as are all with `host_check::off`.
 template <class Config, int MaxBlocks = 0>
-std::int64_t check_fused_case(const test_case& c)
+fused_rows_checked check_fused_case(const test_case& c, host_check against_host = host_check::on)
 {
   INFO(c.describe() << "\nlaunch_options::max_blocks = " << MaxBlocks << "\nreplay with " << replay_note());
   const route_outputs reference = run_device(c, reference_entry);
   const route_outputs fused = run_device(c, fused_entry<Config, 32, MaxBlocks>);
   MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, fused, reference, "fused", "reference"));
   MOE_ROUTER_REQUIRE_OK(check_invariants(c, fused));
+  fused_rows_checked checked;
+  checked.rows = c.num_tokens();
+  if (against_host == host_check::on && (c.expert_map.empty() || map_is_injective(c.expert_map))) {
+    MOE_ROUTER_REQUIRE_OK(check_against_host(c, fused, run_host(c)));
+    checked.host_rows = c.num_tokens();
+  }
   if constexpr (fused_half_warp_available<Config>()) {
     const route_outputs half = run_device(c, fused_entry<Config, 16, MaxBlocks>);
     MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, half, reference, "fused (16 lanes per token)", "reference"));
@@ -213,7 +235,7 @@ std::int64_t check_fused_case(const test_case& c)
     MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, tiled, reference, "fused (tiled, 8 lanes per token)", "reference"));
     MOE_ROUTER_REQUIRE_OK(check_invariants(c, tiled));
   }
-  return c.num_tokens();
+  return checked;
 }
 
 /// Under compute-sanitizer (scripts/gpu-check.sh --sanitize sets MOE_ROUTER_UNDER_SANITIZER),
@@ -227,9 +249,10 @@ inline bool under_sanitizer() { return std::getenv("MOE_ROUTER_UNDER_SANITIZER")
 /// Run every case of `descs` (fresh inputs from seeds derived from `seed_base`) on `Config`, in
 /// grids of at most `MaxBlocks` blocks (0: the launcher's grid).
 template <class Config, int MaxBlocks = 0>
-void check_fused_cases(const char* label, const std::vector<case_desc>& descs, std::uint64_t seed_base)
+void check_fused_cases(const char* label, const std::vector<case_desc>& descs, std::uint64_t seed_base,
+                       host_check against_host = host_check::on)
 {
-  std::int64_t rows = 0;
+  fused_rows_checked rows;
   std::size_t cases = 0;
   for (std::size_t j = 0; j < descs.size(); ++j) {
     case_desc d = descs[j];
@@ -242,10 +265,14 @@ void check_fused_cases(const char* label, const std::vector<case_desc>& descs, s
         d.num_tokens = 257;
       }
     }
-    rows += check_fused_case<Config, MaxBlocks>(make_case(d, derive_seed(base_seed(), seed_base + j)));
+    const fused_rows_checked checked =
+        check_fused_case<Config, MaxBlocks>(make_case(d, derive_seed(base_seed(), seed_base + j)), against_host);
+    rows.rows += checked.rows;
+    rows.host_rows += checked.host_rows;
     ++cases;
   }
-  std::printf("  %-58s %4zu cases, %7lld rows: fused == reference\n", label, cases, static_cast<long long>(rows));
+  std::printf("  %-58s %4zu cases, %7lld rows: fused == reference (%lld of them against the host too)\n", label, cases,
+              static_cast<long long>(rows.rows), static_cast<long long>(rows.host_rows));
 }
 
 /// The full cross product of options on one DeepSeek-V3 configuration (its types in the label

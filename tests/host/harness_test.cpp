@@ -206,6 +206,52 @@ TEST_CASE("the near-tie analysis accepts every host reference row", "[harness]")
     }
 }
 
+TEST_CASE("the comparison with the host accepts a routing of logits an ulp away at any scaling factor", "[harness]")
+{
+  // What another correct kernel may give: the host's own routing of the same rows with every
+  // fp32 logit of magnitude under 2 moved by up to an ulp (scores then move by well under
+  // `score_rel`), so that near ties flip. With scaling factors at fp32's ends the weights and
+  // the shared slot underflow or overflow, and the checker must allow what fp32 gives there.
+  const float factors[] = {FLT_TRUE_MIN, 1e-40f, FLT_MIN, 1e-30f, 1.0f, 2.5f, 1e30f, 3e38f, FLT_MAX};
+  struct shape {
+    int E, G, TG, K;
+    scoring_func f;
+  };
+  // (No softmax: there an ulp of a logit moves x - max by an ulp of the difference, which in a
+  // wide row is more than the scores' tolerance.)
+  const shape shapes[] = {{256, 8, 4, 8, scoring_func::sigmoid},
+                          {64, 1, 1, 6, scoring_func::sigmoid},
+                          {72, 6, 3, 6, scoring_func::sqrtsoftplus}};
+  std::uint64_t seed = 100;
+  std::int64_t near_ties = 0;
+  for (const shape& sh : shapes)
+    for (const float factor : factors)
+      for (int convention = 0; convention < 4; ++convention) {
+        case_desc d = small_desc(sh.E, sh.G, sh.TG, sh.K, sh.f, 512);
+        d.renormalize = convention < 2;
+        d.scale_output = convention % 2 == 0;
+        d.routed_scaling_factor = factor;
+        d.num_shared_slots = 1;
+        d.flavour = seed % 3 == 0 ? input_flavour::random : input_flavour::nasty;
+        const test_case c = make_case(d, seed);
+        // each value moved by a function of its bits, so that identical logits stay identical
+        // (exact ties must still go to the lower index) and only near ties may flip
+        test_case moved = c;
+        const std::uint64_t direction_seed = derive_seed(seed++, 0x0ab);
+        for (std::int64_t i = 0; i < c.num_tokens() * d.stride(); ++i) {
+          const float x = load_as_float(c.logits.data(), data_type::f32, i);
+          const std::uint64_t direction = derive_seed(direction_seed, float_bits(x)) % 3;
+          if (!(std::fabs(x) < 2.0f) || direction == 0) continue;
+          store_as(moved.logits, data_type::f32, i, std::nextafter(x, direction == 1 ? 2.0f : -2.0f));
+        }
+        const route_outputs host = run_host(c);
+        const check_result r = check_against_host(c, run_host(moved), host);
+        MOE_ROUTER_CHECK_OK(r);
+        near_ties += r.near_tie_rows;
+      }
+  CHECK(near_ties > 0);  // the moved logits did flip some choices
+}
+
 TEST_CASE("the comparison with the host catches wrong ids and weights", "[harness]")
 {
   case_desc d = small_desc(64, 4, 2, 6, scoring_func::sigmoid, 8);
@@ -369,6 +415,69 @@ TEST_CASE("ulp distance counts representable floats between two values", "[harne
   CHECK(ulp_distance(1.0f, std::nextafter(1.0f, 2.0f)) == 1);
   CHECK(ulp_distance(-FLT_TRUE_MIN, FLT_TRUE_MIN) == 2);
   CHECK(ulp_distance(1.0f, 2.0f) == (1 << 23));
+}
+
+TEST_CASE("a near tie's recomputed weights allow fp32's rounding below the normal range", "[harness]")
+{
+  // A factor of 2^-149 puts every scaled weight below fp32's normal range, where it rounds to a
+  // multiple of 2^-149: a score of 0.88 gives 2^-149 (1.23e-45 exactly), the shared slot
+  // (the sum of the four fp32 weights over the factor) a whole number instead of the scores' sum.
+  case_desc d = small_desc(16, 1, 1, 4, scoring_func::sigmoid, 1);
+  d.flavour = input_flavour::random;
+  d.has_bias = false;
+  d.renormalize = false;
+  d.scale_output = true;
+  d.routed_scaling_factor = 0x1.0p-149f;
+  d.num_shared_slots = 1;
+  test_case c = make_case(d, 5);
+  for (int e = 0; e < 16; ++e) store_as(c.logits, data_type::f32, e, -1.0f - 0.1f * static_cast<float>(e));
+  store_as(c.logits, data_type::f32, 3, 2.0f);
+  store_as(c.logits, data_type::f32, 9, std::nextafter(2.0f, 0.0f));
+  const route_outputs host = run_host(c);
+  REQUIRE(host.id(0, 0) == 3);
+  REQUIRE(host.weight(0, 0) == 0x1.0p-149f);
+
+  // the near tie flipped: the recomputation in double (1.23e-45 for each of the two, 2.4 for the
+  // shared slot) must allow the fp32 results
+  route_outputs swapped = host;
+  std::swap(swapped.ids[0], swapped.ids[1]);
+  const check_result r = check_against_host(c, swapped, host);
+  INFO(r.message);
+  CHECK(r.ok);
+  CHECK(r.near_tie_rows == 1);
+  // but not a weight two steps off
+  swapped.weights[0] = 0x1.0p-147f;
+  CHECK_FALSE(check_against_host(c, swapped, host).ok);
+}
+
+TEST_CASE("weights of the same ids allow fp32's rounding below the normal range and no more", "[harness]")
+{
+  // Scores a few ulp apart, scaled by a subnormal factor, may round to neighbouring multiples of
+  // 2^-149, and the shared slot, the sum of the K weights over the factor, then differs by
+  // 2^-149 / factor: 1.4e-5 on about 2 here, some 30 ulp.
+  case_desc d = small_desc(16, 1, 1, 4, scoring_func::sigmoid, 1);
+  d.flavour = input_flavour::random;
+  d.renormalize = false;
+  d.scale_output = true;
+  d.routed_scaling_factor = 1e-40f;
+  d.num_shared_slots = 1;
+  const test_case c = make_case(d, 7);
+  const route_outputs host = run_host(c);
+  const float step = 0x1.0p-149f;
+  route_outputs off = host;
+  off.weights[0] += step;
+  off.weights[4] += step / d.routed_scaling_factor;
+  INFO(host.describe_row(0));
+  REQUIRE(ulp_distance(off.weights[4], host.weights[4]) > tolerance{}.weight_ulps);
+  MOE_ROUTER_CHECK_OK(check_against_host(c, off, host));
+  // each side may be 2^-149 (1 + factor) off a routed weight, so the shared slot 2 K such steps
+  // (and 2^-149) over the factor: 10 steps are too many
+  off.weights[4] = host.weights[4] + 10 * step / d.routed_scaling_factor;
+  CHECK_FALSE(check_against_host(c, off, host).ok);
+  // nor an infinity where no sum comes near overflow
+  off = host;
+  off.weights[4] = INFINITY;
+  CHECK_FALSE(check_against_host(c, off, host).ok);
 }
 
 TEST_CASE("subnormal scores widen the weight tolerance only as far as they must", "[harness]")

@@ -103,7 +103,7 @@ struct check_result {
   std::string message;
   std::int64_t near_tie_rows = 0;      ///< rows whose ids differ from the host's by an accepted near tie
   int max_weight_ulps = 0;             ///< largest ulp distance of weights within the plain tolerance
-  std::int64_t subnormal_weights = 0;  ///< weights beyond it, within what subnormal scores allow
+  std::int64_t subnormal_weights = 0;  ///< weights beyond it, within what subnormal scores or results allow
   std::string near_ties;               ///< what differed in the first few accepted near-tie rows
 };
 
@@ -175,6 +175,37 @@ inline double summation_error(const case_desc& d, int k)
   double n = (d.renormalize ? roundings : 0.0) + (k == d.topk ? roundings : 0.0);
   if (d.scoring == scoring_func::softmax && !d.renormalize) n += softmax_sum_roundings(d.num_experts);
   return n * u;
+}
+
+/**
+ * @brief Absolute error of slot k's fp32 weight from results below fp32's normal range, where a
+ * value rounds to a multiple of 2^-149 whatever its relative precision: the renormalizing
+ * division and the scaling each round a routed weight by up to 2^-150, the first then scaled by
+ * the factor; the shared slot divides the sum of K such weights by the factor, and rounds once
+ * more. Negligible but for tiny factors: at a factor of 2^-149 every routed weight of a row may
+ * be 0 and the shared slot then 0 too, where the exact value is the sum of the chosen scores.
+ */
+inline double underflow_error(const case_desc& d, int k)
+{
+  const double step = 0x1.0p-149;
+  const double factor = d.scale_output ? static_cast<double>(d.routed_scaling_factor) : 1.0;
+  const double routed = step * (1.0 + factor);
+  if (k < d.topk) return routed;
+  return d.topk * routed / static_cast<double>(d.routed_scaling_factor) + step;
+}
+
+/// fp32's edge of overflow: an exact result from FLT_MAX plus half its ulp on rounds to infinity.
+constexpr double fp32_overflow_edge = static_cast<double>(FLT_MAX) + 0x1.0p103;
+
+/**
+ * @brief The least exact value an infinite weight of slot k may stand for: a routed weight
+ * overflows in its scaling, the shared slot in the sum of the weights (then divided by the
+ * factor) or in the division itself.
+ */
+inline double overflow_edge(const case_desc& d, int k)
+{
+  if (k < d.topk) return fp32_overflow_edge;
+  return std::min(fp32_overflow_edge, fp32_overflow_edge / static_cast<double>(d.routed_scaling_factor));
 }
 
 /// Ulp distance or relative difference (`tol.weight_rel` plus `extra_rel`) of two weights within
@@ -449,6 +480,11 @@ struct row_model {
    */
   std::vector<interval> weights(const std::vector<int>& ids, bool absolute_only) const
   {
+    // what an fp32 result of exact value x is where x overflows: infinity from FLT_MAX plus half
+    // its ulp on (round to nearest); the absolute parts alone are widths, and stay finite
+    const auto fp32_overflow = [absolute_only](double x) {
+      return !absolute_only && x >= fp32_overflow_edge ? std::numeric_limits<double>::infinity() : x;
+    };
     const auto& d = c.desc;
     const std::size_t K = ids.size();
     const double factor = static_cast<double>(d.routed_scaling_factor);
@@ -491,8 +527,8 @@ struct row_model {
       }
       if (d.scale_output)
         for (interval& iv : w) {
-          iv.lo *= factor;
-          iv.hi *= factor;
+          iv.lo = fp32_overflow(iv.lo * factor);
+          iv.hi = fp32_overflow(iv.hi * factor);
         }
     }
     if (d.num_shared_slots == 1) {
@@ -502,8 +538,11 @@ struct row_model {
         shared.lo += iv.lo;
         shared.hi += iv.hi;
       }
-      shared.lo /= factor;
-      shared.hi /= factor;
+      // the fp32 sum of the weights overflows where the exact one rounds past FLT_MAX (weights
+      // are never negative, so no partial sum overflows before the whole), and so does the
+      // division by a factor under 1
+      shared.lo = fp32_overflow(fp32_overflow(shared.lo) / factor);
+      shared.hi = fp32_overflow(fp32_overflow(shared.hi) / factor);
       shared.nan = shared.nan || std::isnan(shared.lo) || std::isnan(shared.hi);
       w.push_back(shared);
     }
@@ -653,7 +692,8 @@ inline check_result check_mapping(const test_case& c, const route_outputs& unmap
  *
  * Padding rows, and the shared slot's id, must be identical. In a routed row with identical ids,
  * weights must agree within `tol.weight_ulps` ulp or `tol.weight_rel` plus what the rounding of
- * their fp32 sums (`summation_error`) and subnormal scores allow. A row whose routed ids
+ * their fp32 sums (`summation_error`), subnormal scores and results below fp32's normal range
+ * (`underflow_error`: a scaling factor that small) allow. A row whose routed ids
  * differ is recomputed in double precision: it passes only if the device's ids are a correct
  * routing for some choice scores within their `tol` intervals around the exact ones (so only near ties
  * may flip; ties of identical inputs must still go to the lower index), and its weights are
@@ -717,12 +757,20 @@ inline check_result check_against_host(const test_case& c, const route_outputs& 
           if (std::find(ids.begin(), ids.end(), -1) == ids.end())
             subnormal = detail::row_model(c, t, tol).weights(ids, true);
         }
-        const bool within =
-            !subnormal.empty() && std::isfinite(a) && std::isfinite(h) &&
-            std::fabs(static_cast<double>(a) - static_cast<double>(h)) <=
-                (tol.weight_rel + sums) *
-                        std::max(std::fabs(static_cast<double>(a)), std::fabs(static_cast<double>(h))) +
-                    (subnormal[static_cast<std::size_t>(k)].hi - subnormal[static_cast<std::size_t>(k)].lo);
+        // what subnormal scores allow, and the roundings of both sides below fp32's normal range
+        const double absolute = (subnormal.empty() ? 0.0
+                                                   : subnormal[static_cast<std::size_t>(k)].hi -
+                                                         subnormal[static_cast<std::size_t>(k)].lo) +
+                                2 * detail::underflow_error(d, k);
+        // an infinity against a finite weight: the exact value behind it is at least the edge of
+        // overflow, which a weight a rounding below it may fall either side of
+        const auto exact = [&](float x) {
+          return std::isinf(x) ? std::copysign(detail::overflow_edge(d, k), static_cast<double>(x))
+                               : static_cast<double>(x);
+        };
+        const bool within = !std::isnan(a) && !std::isnan(h) && (std::isfinite(a) || std::isfinite(h)) &&
+                            std::fabs(exact(a) - exact(h)) <=
+                                (tol.weight_rel + sums) * std::max(std::fabs(exact(a)), std::fabs(exact(h))) + absolute;
         if (!within) return fail("weights differ", "slot " + std::to_string(k) + "\n");
         ++r.subnormal_weights;
       }
@@ -745,11 +793,15 @@ inline check_result check_against_host(const test_case& c, const route_outputs& 
       bool agree;
       if (want.nan || std::isnan(got))
         agree = want.nan && std::isnan(got);
-      else if (std::isinf(want.lo) || std::isinf(want.hi) || std::isinf(got))
-        agree = want.lo <= got && got <= want.hi;
       else {
+        // An infinite weight stands for an exact value from the edge of overflow on (an
+        // infinite bound of the interval too, below; above, infinity stays).
+        const double edge = detail::overflow_edge(d, k);
+        const auto least = [edge](double x) { return std::isinf(x) ? std::copysign(edge, x) : x; };
+        const double g = least(got), lo = least(want.lo), hi = std::isinf(want.hi) && want.hi < 0 ? -edge : want.hi;
         const double rel = tol.recompute_rel + detail::summation_error(d, k);
-        agree = want.lo - rel * std::fabs(want.lo) <= got && got <= want.hi + rel * std::fabs(want.hi);
+        const double underflow = detail::underflow_error(d, k);
+        agree = lo - rel * std::fabs(lo) - underflow <= g && g <= hi + rel * std::fabs(hi) + underflow;
       }
       if (!agree) {
         char text[200];
