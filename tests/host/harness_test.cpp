@@ -445,9 +445,103 @@ TEST_CASE("a near tie's recomputed weights allow fp32's rounding below the norma
   INFO(r.message);
   CHECK(r.ok);
   CHECK(r.near_tie_rows == 1);
-  // but not a weight two steps off
-  swapped.weights[0] = 0x1.0p-147f;
+  // but not a weight a step further off than fp32's rounding allows (exact 1.23e-45: 2^-149 at
+  // most, or 0)
+  swapped.weights[0] = 0x1.0p-148f;
   CHECK_FALSE(check_against_host(c, swapped, host).ok);
+}
+
+TEST_CASE("a near tie's recomputed shared slot overflows where fp32's sum does", "[harness]")
+{
+  // At a factor of 3e38 without renormalization the four scaled weights (about 2.6e38, 2.6e38,
+  // 0.8e38, 0.7e38) sum past FLT_MAX: the shared slot is +inf, whichever way the tie goes.
+  case_desc d = small_desc(16, 1, 1, 4, scoring_func::sigmoid, 1);
+  d.flavour = input_flavour::random;
+  d.has_bias = false;
+  d.renormalize = false;
+  d.scale_output = true;
+  d.routed_scaling_factor = 3e38f;
+  d.num_shared_slots = 1;
+  test_case c = make_case(d, 5);
+  for (int e = 0; e < 16; ++e) store_as(c.logits, data_type::f32, e, -1.0f - 0.1f * static_cast<float>(e));
+  store_as(c.logits, data_type::f32, 3, 2.0f);
+  store_as(c.logits, data_type::f32, 9, std::nextafter(2.0f, 0.0f));
+  const route_outputs host = run_host(c);
+  REQUIRE(host.id(0, 0) == 3);
+  REQUIRE(std::isinf(host.weight(0, 4)));
+  route_outputs swapped = host;
+  std::swap(swapped.ids[0], swapped.ids[1]);
+  std::swap(swapped.weights[0], swapped.weights[1]);
+  const check_result r = check_against_host(c, swapped, host);
+  INFO(r.message);
+  CHECK(r.ok);
+  CHECK(r.near_tie_rows == 1);
+  swapped.weights[4] = 3.0f;  // finite: more than an fp32 sum below FLT_MAX over 3e38 can be
+  CHECK_FALSE(check_against_host(c, swapped, host).ok);
+}
+
+TEST_CASE("an overflow may fall either side of fp32's edge but an infinite score's infinity is exact", "[harness]")
+{
+  // Renormalized and scaled by FLT_MAX, the weights sum to FLT_MAX times about 1: the shared
+  // slot's fp32 sum overflows or not by a rounding, so an infinity against the largest finite
+  // value there is within the contract.
+  {
+    case_desc d = small_desc(16, 1, 1, 4, scoring_func::sigmoid, 4);
+    d.flavour = input_flavour::random;
+    d.renormalize = true;
+    d.scale_output = true;
+    d.routed_scaling_factor = FLT_MAX;
+    d.num_shared_slots = 1;
+    const test_case c = make_case(d, 11);
+    const route_outputs host = run_host(c);
+    route_outputs other = host;
+    for (std::int64_t t = 0; t < c.num_tokens(); ++t) {
+      float& shared = other.weights[static_cast<std::size_t>(t * other.slots + 4)];
+      shared = std::isinf(shared) ? std::nextafter(1.0f, 0.0f) : INFINITY;
+    }
+    MOE_ROUTER_CHECK_OK(check_against_host(c, other, host));
+    other.weights[4] = 0.5f;  // far from the edge, whichever side the host's is
+    CHECK_FALSE(check_against_host(c, other, host).ok);
+  }
+  // sqrtsoftplus of +inf is +inf: that weight, and the shared slot, are exactly +inf, and the
+  // largest finite values in their place are wrong
+  {
+    case_desc d = small_desc(16, 1, 1, 4, scoring_func::sqrtsoftplus, 1);
+    d.flavour = input_flavour::random;
+    d.has_bias = false;
+    d.renormalize = false;
+    d.scale_output = true;
+    d.routed_scaling_factor = 2.5f;
+    d.num_shared_slots = 1;
+    test_case c = make_case(d, 13);
+    for (int e = 0; e < 16; ++e) store_as(c.logits, data_type::f32, e, -1.0f - 0.1f * static_cast<float>(e));
+    store_as(c.logits, data_type::f32, 6, INFINITY);
+    const route_outputs host = run_host(c);
+    REQUIRE(host.id(0, 0) == 6);
+    REQUIRE(std::isinf(host.weight(0, 0)));
+    REQUIRE(std::isinf(host.weight(0, 4)));
+    route_outputs off = host;
+    off.weights[0] = FLT_MAX;
+    CHECK_FALSE(check_against_host(c, off, host).ok);
+    off = host;
+    off.weights[4] = static_cast<float>(test::detail::fp32_overflow_edge / 2.5);
+    CHECK_FALSE(check_against_host(c, off, host).ok);
+
+    // the same in a row whose near tie flipped (the weights recomputed in double)
+    store_as(c.logits, data_type::f32, 2, 2.0f);
+    store_as(c.logits, data_type::f32, 9, std::nextafter(2.0f, 0.0f));
+    const route_outputs tied = run_host(c);
+    REQUIRE(tied.id(0, 1) == 2);
+    route_outputs swapped = tied;
+    std::swap(swapped.ids[1], swapped.ids[2]);
+    std::swap(swapped.weights[1], swapped.weights[2]);
+    const check_result r = check_against_host(c, swapped, tied);
+    INFO(r.message);
+    CHECK(r.ok);
+    CHECK(r.near_tie_rows == 1);
+    swapped.weights[0] = FLT_MAX;
+    CHECK_FALSE(check_against_host(c, swapped, tied).ok);
+  }
 }
 
 TEST_CASE("weights of the same ids allow fp32's rounding below the normal range and no more", "[harness]")

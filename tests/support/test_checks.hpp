@@ -195,7 +195,7 @@ inline double underflow_error(const case_desc& d, int k)
 }
 
 /// fp32's edge of overflow: an exact result from FLT_MAX plus half its ulp on rounds to infinity.
-constexpr double fp32_overflow_edge = static_cast<double>(FLT_MAX) + 0x1.0p103;
+inline constexpr double fp32_overflow_edge = static_cast<double>(FLT_MAX) + 0x1.0p103;
 
 /**
  * @brief The least exact value an infinite weight of slot k may stand for: a routed weight
@@ -228,6 +228,7 @@ inline bool weights_close(float a, float b, const tolerance& tol, double extra_r
 struct interval {
   double lo = 0, hi = 0;
   bool nan = false;
+  bool exact = false;  ///< from a row with a NaN or infinite chosen score: what fp32 gives, exactly
 };
 
 enum class order { before, after, uncertain };
@@ -500,9 +501,10 @@ struct row_model {
         for (double& x : v) x /= sum == 0 ? 1.0 : sum;
       }
       for (std::size_t k = 0; k < K; ++k) {
-        const double x = d.scale_output ? v[k] * factor : v[k];
+        const double x = fp32_overflow(d.scale_output ? v[k] * factor : v[k]);
         w[k].nan = std::isnan(x);
         w[k].lo = w[k].hi = x;
+        w[k].exact = true;
       }
     } else {
       double sum = 0, radius = 0;
@@ -544,6 +546,7 @@ struct row_model {
       shared.lo = fp32_overflow(fp32_overflow(shared.lo) / factor);
       shared.hi = fp32_overflow(fp32_overflow(shared.hi) / factor);
       shared.nan = shared.nan || std::isnan(shared.lo) || std::isnan(shared.hi);
+      shared.exact = !finite;
       w.push_back(shared);
     }
     return w;
@@ -762,15 +765,24 @@ inline check_result check_against_host(const test_case& c, const route_outputs& 
                                                    : subnormal[static_cast<std::size_t>(k)].hi -
                                                          subnormal[static_cast<std::size_t>(k)].lo) +
                                 2 * detail::underflow_error(d, k);
-        // an infinity against a finite weight: the exact value behind it is at least the edge of
-        // overflow, which a weight a rounding below it may fall either side of
+        // An infinity against a finite weight: where every chosen score is finite, it is an
+        // overflow, and the exact value behind it at least the edge of overflow, which a weight a
+        // rounding below it may fall either side of. (An infinite score's infinity is exact.)
+        bool within = !std::isnan(a) && !std::isnan(h);
+        if (within && (std::isinf(a) || std::isinf(h))) {
+          within = std::isfinite(a) || std::isfinite(h);
+          const detail::row_model model(c, t, tol);
+          for (int j = 0; j < K && within; ++j) {
+            const int e = logical_id(host.id(t, j));
+            within = e >= 0 && std::isfinite(model.s[static_cast<std::size_t>(e)]);
+          }
+        }
         const auto exact = [&](float x) {
           return std::isinf(x) ? std::copysign(detail::overflow_edge(d, k), static_cast<double>(x))
                                : static_cast<double>(x);
         };
-        const bool within = !std::isnan(a) && !std::isnan(h) && (std::isfinite(a) || std::isfinite(h)) &&
-                            std::fabs(exact(a) - exact(h)) <=
-                                (tol.weight_rel + sums) * std::max(std::fabs(exact(a)), std::fabs(exact(h))) + absolute;
+        within = within && std::fabs(exact(a) - exact(h)) <=
+                               (tol.weight_rel + sums) * std::max(std::fabs(exact(a)), std::fabs(exact(h))) + absolute;
         if (!within) return fail("weights differ", "slot " + std::to_string(k) + "\n");
         ++r.subnormal_weights;
       }
@@ -793,12 +805,14 @@ inline check_result check_against_host(const test_case& c, const route_outputs& 
       bool agree;
       if (want.nan || std::isnan(got))
         agree = want.nan && std::isnan(got);
+      else if (want.exact && (std::isinf(want.lo) || std::isinf(got)))  // an infinite score's infinity
+        agree = want.lo <= got && got <= want.hi;
       else {
-        // An infinite weight stands for an exact value from the edge of overflow on (an
-        // infinite bound of the interval too, below; above, infinity stays).
+        // An infinity here is an overflow: it stands for an exact value from the edge of overflow
+        // on, and a finite weight can be no larger than that edge.
         const double edge = detail::overflow_edge(d, k);
         const auto least = [edge](double x) { return std::isinf(x) ? std::copysign(edge, x) : x; };
-        const double g = least(got), lo = least(want.lo), hi = std::isinf(want.hi) && want.hi < 0 ? -edge : want.hi;
+        const double g = least(got), lo = least(want.lo), hi = least(want.hi);
         const double rel = tol.recompute_rel + detail::summation_error(d, k);
         const double underflow = detail::underflow_error(d, k);
         agree = lo - rel * std::fabs(lo) - underflow <= g && g <= hi + rel * std::fabs(hi) + underflow;
