@@ -417,30 +417,57 @@ TEST_CASE("ulp distance counts representable floats between two values", "[harne
   CHECK(ulp_distance(1.0f, 2.0f) == (1 << 23));
 }
 
+namespace {
+
+/// T rows of 16 experts, top-4, random logits with a bias, scaled by `factor`, with a shared slot.
+case_desc scaled_desc(scoring_func f, std::int64_t T, float factor, bool renormalize)
+{
+  case_desc d = small_desc(16, 1, 1, 4, f, T);
+  d.flavour = input_flavour::random;
+  d.renormalize = renormalize;
+  d.scale_output = true;
+  d.routed_scaling_factor = factor;
+  d.num_shared_slots = 1;
+  return d;
+}
+
+/// One row of `scaled_desc` (sigmoid, no bias, not renormalized) in which experts 3 and 9 (logits
+/// 2 and the float below it) are a near tie at the top, the others far below.
+test_case near_tie_case(float factor)
+{
+  case_desc d = scaled_desc(scoring_func::sigmoid, 1, factor, false);
+  d.has_bias = false;
+  test_case c = make_case(d, 5);
+  for (int e = 0; e < 16; ++e) store_as(c.logits, data_type::f32, e, -1.0f - 0.1f * static_cast<float>(e));
+  store_as(c.logits, data_type::f32, 3, 2.0f);
+  store_as(c.logits, data_type::f32, 9, std::nextafter(2.0f, 0.0f));
+  return c;
+}
+
+/// `host` with its first two slots (the near tie of `near_tie_case`) swapped.
+route_outputs flip_near_tie(const route_outputs& host)
+{
+  route_outputs swapped = host;
+  std::swap(swapped.ids[0], swapped.ids[1]);
+  std::swap(swapped.weights[0], swapped.weights[1]);
+  return swapped;
+}
+
+}  // namespace
+
 TEST_CASE("a near tie's recomputed weights allow fp32's rounding below the normal range", "[harness]")
 {
   // A factor of 2^-149 puts every scaled weight below fp32's normal range, where it rounds to a
   // multiple of 2^-149: a score of 0.88 gives 2^-149 (1.23e-45 exactly), the shared slot
   // (the sum of the four fp32 weights over the factor) a whole number instead of the scores' sum.
-  case_desc d = small_desc(16, 1, 1, 4, scoring_func::sigmoid, 1);
-  d.flavour = input_flavour::random;
-  d.has_bias = false;
-  d.renormalize = false;
-  d.scale_output = true;
-  d.routed_scaling_factor = 0x1.0p-149f;
-  d.num_shared_slots = 1;
-  test_case c = make_case(d, 5);
-  for (int e = 0; e < 16; ++e) store_as(c.logits, data_type::f32, e, -1.0f - 0.1f * static_cast<float>(e));
-  store_as(c.logits, data_type::f32, 3, 2.0f);
-  store_as(c.logits, data_type::f32, 9, std::nextafter(2.0f, 0.0f));
+  const test_case c = near_tie_case(0x1.0p-149f);
   const route_outputs host = run_host(c);
   REQUIRE(host.id(0, 0) == 3);
   REQUIRE(host.weight(0, 0) == 0x1.0p-149f);
 
   // the near tie flipped: the recomputation in double (1.23e-45 for each of the two, 2.4 for the
   // shared slot) must allow the fp32 results
-  route_outputs swapped = host;
-  std::swap(swapped.ids[0], swapped.ids[1]);
+  route_outputs swapped = flip_near_tie(host);
   const check_result r = check_against_host(c, swapped, host);
   INFO(r.message);
   CHECK(r.ok);
@@ -455,23 +482,11 @@ TEST_CASE("a near tie's recomputed shared slot overflows where fp32's sum does",
 {
   // At a factor of 3e38 without renormalization the four scaled weights (about 2.6e38, 2.6e38,
   // 0.8e38, 0.7e38) sum past FLT_MAX: the shared slot is +inf, whichever way the tie goes.
-  case_desc d = small_desc(16, 1, 1, 4, scoring_func::sigmoid, 1);
-  d.flavour = input_flavour::random;
-  d.has_bias = false;
-  d.renormalize = false;
-  d.scale_output = true;
-  d.routed_scaling_factor = 3e38f;
-  d.num_shared_slots = 1;
-  test_case c = make_case(d, 5);
-  for (int e = 0; e < 16; ++e) store_as(c.logits, data_type::f32, e, -1.0f - 0.1f * static_cast<float>(e));
-  store_as(c.logits, data_type::f32, 3, 2.0f);
-  store_as(c.logits, data_type::f32, 9, std::nextafter(2.0f, 0.0f));
+  const test_case c = near_tie_case(3e38f);
   const route_outputs host = run_host(c);
   REQUIRE(host.id(0, 0) == 3);
   REQUIRE(std::isinf(host.weight(0, 4)));
-  route_outputs swapped = host;
-  std::swap(swapped.ids[0], swapped.ids[1]);
-  std::swap(swapped.weights[0], swapped.weights[1]);
+  route_outputs swapped = flip_near_tie(host);
   const check_result r = check_against_host(c, swapped, host);
   INFO(r.message);
   CHECK(r.ok);
@@ -486,13 +501,7 @@ TEST_CASE("an overflow may fall either side of fp32's edge but an infinite score
   // slot's fp32 sum overflows or not by a rounding, so an infinity against the largest finite
   // value there is within the contract.
   {
-    case_desc d = small_desc(16, 1, 1, 4, scoring_func::sigmoid, 4);
-    d.flavour = input_flavour::random;
-    d.renormalize = true;
-    d.scale_output = true;
-    d.routed_scaling_factor = FLT_MAX;
-    d.num_shared_slots = 1;
-    const test_case c = make_case(d, 11);
+    const test_case c = make_case(scaled_desc(scoring_func::sigmoid, 4, FLT_MAX, true), 11);
     const route_outputs host = run_host(c);
     route_outputs other = host;
     for (std::int64_t t = 0; t < c.num_tokens(); ++t) {
@@ -506,13 +515,8 @@ TEST_CASE("an overflow may fall either side of fp32's edge but an infinite score
   // sqrtsoftplus of +inf is +inf: that weight, and the shared slot, are exactly +inf, and the
   // largest finite values in their place are wrong
   {
-    case_desc d = small_desc(16, 1, 1, 4, scoring_func::sqrtsoftplus, 1);
-    d.flavour = input_flavour::random;
+    case_desc d = scaled_desc(scoring_func::sqrtsoftplus, 1, 2.5f, false);
     d.has_bias = false;
-    d.renormalize = false;
-    d.scale_output = true;
-    d.routed_scaling_factor = 2.5f;
-    d.num_shared_slots = 1;
     test_case c = make_case(d, 13);
     for (int e = 0; e < 16; ++e) store_as(c.logits, data_type::f32, e, -1.0f - 0.1f * static_cast<float>(e));
     store_as(c.logits, data_type::f32, 6, INFINITY);
@@ -549,12 +553,7 @@ TEST_CASE("weights of the same ids allow fp32's rounding below the normal range 
   // Scores a few ulp apart, scaled by a subnormal factor, may round to neighbouring multiples of
   // 2^-149, and the shared slot, the sum of the K weights over the factor, then differs by
   // 2^-149 / factor: 1.4e-5 on about 2 here, some 30 ulp.
-  case_desc d = small_desc(16, 1, 1, 4, scoring_func::sigmoid, 1);
-  d.flavour = input_flavour::random;
-  d.renormalize = false;
-  d.scale_output = true;
-  d.routed_scaling_factor = 1e-40f;
-  d.num_shared_slots = 1;
+  const case_desc d = scaled_desc(scoring_func::sigmoid, 1, 1e-40f, false);
   const test_case c = make_case(d, 7);
   const route_outputs host = run_host(c);
   const float step = 0x1.0p-149f;
