@@ -336,6 +336,45 @@ TEST_CASE("the comparison with the host catches a padding row that differs", "[h
   }
 }
 
+namespace {
+
+/// T rows of 16 experts, top-4, random logits with a bias, scaled by `factor`, with a shared slot.
+case_desc scaled_desc(scoring_func f, std::int64_t T, float factor, bool renormalize)
+{
+  case_desc d = small_desc(16, 1, 1, 4, f, T);
+  d.flavour = input_flavour::random;
+  d.renormalize = renormalize;
+  d.scale_output = true;
+  d.routed_scaling_factor = factor;
+  d.num_shared_slots = 1;
+  return d;
+}
+
+/// One row of `scaled_desc` (sigmoid, no bias, not renormalized) in which experts 3 and 9 (logits
+/// 2 and the float below it) are a near tie at the top, the others far below.
+test_case near_tie_case(float factor)
+{
+  case_desc d = scaled_desc(scoring_func::sigmoid, 1, factor, false);
+  d.has_bias = false;
+  test_case c = make_case(d, 5);
+  for (int e = 0; e < 16; ++e) store_as(c.logits, data_type::f32, e, -1.0f - 0.1f * static_cast<float>(e));
+  store_as(c.logits, data_type::f32, 3, 2.0f);
+  store_as(c.logits, data_type::f32, 9, std::nextafter(2.0f, 0.0f));
+  return c;
+}
+
+/// `host` with slots `slot` and `slot + 1` of its first row (a near tie) swapped.
+route_outputs flip_near_tie(const route_outputs& host, int slot = 0)
+{
+  route_outputs swapped = host;
+  const auto k = static_cast<std::size_t>(slot);
+  std::swap(swapped.ids[k], swapped.ids[k + 1]);
+  std::swap(swapped.weights[k], swapped.weights[k + 1]);
+  return swapped;
+}
+
+}  // namespace
+
 TEST_CASE("the near-tie analysis keeps exact ties in index order and lets near ties flip", "[harness]")
 {
   case_desc d = small_desc(16, 1, 1, 4, scoring_func::sigmoid, 1);
@@ -357,9 +396,7 @@ TEST_CASE("the near-tie analysis keeps exact ties in index order and lets near t
   // a near tie (neighbouring logits) may come out either way
   store_as(c.logits, data_type::f32, 9, std::nextafter(2.0f, 0.0f));
   host = run_host(c);
-  swapped = host;
-  std::swap(swapped.ids[0], swapped.ids[1]);
-  std::swap(swapped.weights[0], swapped.weights[1]);
+  swapped = flip_near_tie(host);
   const check_result r = check_against_host(c, swapped, host);
   INFO(r.message);
   CHECK(r.ok);
@@ -416,44 +453,6 @@ TEST_CASE("ulp distance counts representable floats between two values", "[harne
   CHECK(ulp_distance(-FLT_TRUE_MIN, FLT_TRUE_MIN) == 2);
   CHECK(ulp_distance(1.0f, 2.0f) == (1 << 23));
 }
-
-namespace {
-
-/// T rows of 16 experts, top-4, random logits with a bias, scaled by `factor`, with a shared slot.
-case_desc scaled_desc(scoring_func f, std::int64_t T, float factor, bool renormalize)
-{
-  case_desc d = small_desc(16, 1, 1, 4, f, T);
-  d.flavour = input_flavour::random;
-  d.renormalize = renormalize;
-  d.scale_output = true;
-  d.routed_scaling_factor = factor;
-  d.num_shared_slots = 1;
-  return d;
-}
-
-/// One row of `scaled_desc` (sigmoid, no bias, not renormalized) in which experts 3 and 9 (logits
-/// 2 and the float below it) are a near tie at the top, the others far below.
-test_case near_tie_case(float factor)
-{
-  case_desc d = scaled_desc(scoring_func::sigmoid, 1, factor, false);
-  d.has_bias = false;
-  test_case c = make_case(d, 5);
-  for (int e = 0; e < 16; ++e) store_as(c.logits, data_type::f32, e, -1.0f - 0.1f * static_cast<float>(e));
-  store_as(c.logits, data_type::f32, 3, 2.0f);
-  store_as(c.logits, data_type::f32, 9, std::nextafter(2.0f, 0.0f));
-  return c;
-}
-
-/// `host` with its first two slots (the near tie of `near_tie_case`) swapped.
-route_outputs flip_near_tie(const route_outputs& host)
-{
-  route_outputs swapped = host;
-  std::swap(swapped.ids[0], swapped.ids[1]);
-  std::swap(swapped.weights[0], swapped.weights[1]);
-  return swapped;
-}
-
-}  // namespace
 
 TEST_CASE("a near tie's recomputed weights allow fp32's rounding below the normal range", "[harness]")
 {
@@ -536,9 +535,7 @@ TEST_CASE("an overflow may fall either side of fp32's edge but an infinite score
     store_as(c.logits, data_type::f32, 9, std::nextafter(2.0f, 0.0f));
     const route_outputs tied = run_host(c);
     REQUIRE(tied.id(0, 1) == 2);
-    route_outputs swapped = tied;
-    std::swap(swapped.ids[1], swapped.ids[2]);
-    std::swap(swapped.weights[1], swapped.weights[2]);
+    route_outputs swapped = flip_near_tie(tied, 1);
     const check_result r = check_against_host(c, swapped, tied);
     INFO(r.message);
     CHECK(r.ok);
