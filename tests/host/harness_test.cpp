@@ -71,6 +71,41 @@ case_desc small_desc(int E, int G, int TG, int K, scoring_func f, std::int64_t T
   return d;
 }
 
+/// T rows of 16 experts, top-4, random logits with a bias, scaled by `factor`, with a shared slot.
+case_desc scaled_desc(scoring_func f, std::int64_t T, float factor, bool renormalize)
+{
+  case_desc d = small_desc(16, 1, 1, 4, f, T);
+  d.flavour = input_flavour::random;
+  d.renormalize = renormalize;
+  d.scale_output = true;
+  d.routed_scaling_factor = factor;
+  d.num_shared_slots = 1;
+  return d;
+}
+
+/// One row of `scaled_desc` (sigmoid, no bias, not renormalized) in which experts 3 and 9 (logits
+/// 2 and the float below it) are a near tie at the top, the others far below.
+test_case near_tie_case(float factor)
+{
+  case_desc d = scaled_desc(scoring_func::sigmoid, 1, factor, false);
+  d.has_bias = false;
+  test_case c = make_case(d, 5);
+  for (int e = 0; e < 16; ++e) store_as(c.logits, data_type::f32, e, -1.0f - 0.1f * static_cast<float>(e));
+  store_as(c.logits, data_type::f32, 3, 2.0f);
+  store_as(c.logits, data_type::f32, 9, std::nextafter(2.0f, 0.0f));
+  return c;
+}
+
+/// `host` with slots `slot` and `slot + 1` of its first row (a near tie) swapped.
+route_outputs flip_near_tie(const route_outputs& host, int slot = 0)
+{
+  route_outputs swapped = host;
+  const auto k = static_cast<std::size_t>(slot);
+  std::swap(swapped.ids[k], swapped.ids[k + 1]);
+  std::swap(swapped.weights[k], swapped.weights[k + 1]);
+  return swapped;
+}
+
 }  // namespace
 
 TEST_CASE("float to bf16 rounds to nearest even on every value", "[harness]")
@@ -335,45 +370,6 @@ TEST_CASE("the comparison with the host catches a padding row that differs", "[h
     CHECK_FALSE(check_against_host(c, weight, host).ok);
   }
 }
-
-namespace {
-
-/// T rows of 16 experts, top-4, random logits with a bias, scaled by `factor`, with a shared slot.
-case_desc scaled_desc(scoring_func f, std::int64_t T, float factor, bool renormalize)
-{
-  case_desc d = small_desc(16, 1, 1, 4, f, T);
-  d.flavour = input_flavour::random;
-  d.renormalize = renormalize;
-  d.scale_output = true;
-  d.routed_scaling_factor = factor;
-  d.num_shared_slots = 1;
-  return d;
-}
-
-/// One row of `scaled_desc` (sigmoid, no bias, not renormalized) in which experts 3 and 9 (logits
-/// 2 and the float below it) are a near tie at the top, the others far below.
-test_case near_tie_case(float factor)
-{
-  case_desc d = scaled_desc(scoring_func::sigmoid, 1, factor, false);
-  d.has_bias = false;
-  test_case c = make_case(d, 5);
-  for (int e = 0; e < 16; ++e) store_as(c.logits, data_type::f32, e, -1.0f - 0.1f * static_cast<float>(e));
-  store_as(c.logits, data_type::f32, 3, 2.0f);
-  store_as(c.logits, data_type::f32, 9, std::nextafter(2.0f, 0.0f));
-  return c;
-}
-
-/// `host` with slots `slot` and `slot + 1` of its first row (a near tie) swapped.
-route_outputs flip_near_tie(const route_outputs& host, int slot = 0)
-{
-  route_outputs swapped = host;
-  const auto k = static_cast<std::size_t>(slot);
-  std::swap(swapped.ids[k], swapped.ids[k + 1]);
-  std::swap(swapped.weights[k], swapped.weights[k + 1]);
-  return swapped;
-}
-
-}  // namespace
 
 TEST_CASE("the near-tie analysis keeps exact ties in index order and lets near ties flip", "[harness]")
 {
