@@ -191,10 +191,6 @@ inline std::vector<case_desc> more_than_a_wave_cases(const case_desc& base, std:
 constexpr int few_blocks = 3;
 inline std::vector<case_desc> few_blocks_cases(const case_desc& base) { return more_than_a_wave_cases(base, 2053); }
 
-/// Whether `check_fused_case` compares the fused kernel with the host reference as well as with
-/// the reference kernel.
-enum class host_check { on, off };
-
 /// The rows a run of `check_fused_case` checked: all of them against the reference kernel, and
 /// those also checked against the host reference (every row but where the expert map is not
 /// injective).
@@ -210,9 +206,9 @@ struct fused_rows_checked {
 /// half-warp and the tiled kernels too, each in a grid of at most `MaxBlocks` blocks (0: the
 /// launcher's grid). A non-injective expert map hides which expert a row chose, so those cases
 /// are checked against the reference kernel only (reference_kernel_test checks such maps with
-/// `check_mapping`), as are all with `host_check::off`.
+/// `check_mapping`).
 template <class Config, int MaxBlocks = 0>
-fused_rows_checked check_fused_case(const test_case& c, host_check against_host = host_check::on)
+fused_rows_checked check_fused_case(const test_case& c)
 {
   INFO(c.describe() << "\nlaunch_options::max_blocks = " << MaxBlocks << "\nreplay with " << replay_note());
   const route_outputs reference = run_device(c, reference_entry);
@@ -221,7 +217,7 @@ fused_rows_checked check_fused_case(const test_case& c, host_check against_host 
   MOE_ROUTER_REQUIRE_OK(check_invariants(c, fused));
   fused_rows_checked checked;
   checked.rows = c.num_tokens();
-  if (against_host == host_check::on && (c.expert_map.empty() || map_is_injective(c.expert_map))) {
+  if (c.expert_map.empty() || map_is_injective(c.expert_map)) {
     MOE_ROUTER_REQUIRE_OK(check_against_host(c, fused, run_host(c)));
     checked.host_rows = c.num_tokens();
   }
@@ -249,8 +245,7 @@ inline bool under_sanitizer() { return std::getenv("MOE_ROUTER_UNDER_SANITIZER")
 /// Run every case of `descs` (fresh inputs from seeds derived from `seed_base`) on `Config`, in
 /// grids of at most `MaxBlocks` blocks (0: the launcher's grid).
 template <class Config, int MaxBlocks = 0>
-void check_fused_cases(const char* label, const std::vector<case_desc>& descs, std::uint64_t seed_base,
-                       host_check against_host = host_check::on)
+void check_fused_cases(const char* label, const std::vector<case_desc>& descs, std::uint64_t seed_base)
 {
   fused_rows_checked rows;
   std::size_t cases = 0;
@@ -266,7 +261,7 @@ void check_fused_cases(const char* label, const std::vector<case_desc>& descs, s
       }
     }
     const fused_rows_checked checked =
-        check_fused_case<Config, MaxBlocks>(make_case(d, derive_seed(base_seed(), seed_base + j)), against_host);
+        check_fused_case<Config, MaxBlocks>(make_case(d, derive_seed(base_seed(), seed_base + j)));
     rows.rows += checked.rows;
     rows.host_rows += checked.host_rows;
     ++cases;
