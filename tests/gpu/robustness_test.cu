@@ -759,8 +759,15 @@ TEST_CASE("with programmatic dependent launch the fused kernel waits for the ker
         ++probes;
       }
     }
-  std::printf(
-      "  PDL: a dependent that does not wait saw the old logits in %d of %d rounds (the set-up overlaps the "
-      "kernels%s)\n",
-      early_starts, probes, early_starts > 0 ? "" : " rarely here: the check above is weaker on this device");
+  std::printf("  PDL: a dependent that does not wait saw the old logits in %d of %d rounds\n", early_starts, probes);
+  // Unless a dependent can start before its producer ends, the checks above pass with a kernel
+  // that never waits: the set-up must overlap the kernels at least once (11 of 12 rounds in every
+  // run on an H100 or H200). Under compute-sanitizer, which serializes the kernels (0 of 12),
+  // the probe only reports.
+  if (!under_sanitizer()) {
+    INFO("the probe never started before the producer ended: this device or driver does not overlap "
+         "kernels launched with programmatic dependent launch, so the test cannot tell a fused kernel "
+         "that waits from one that does not");
+    REQUIRE(early_starts > 0);
+  }
 }
