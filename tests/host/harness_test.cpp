@@ -441,6 +441,88 @@ TEST_CASE("the invariants, mapping and bitwise checkers catch breakage", "[harne
   CHECK(r.message.find("slot 5") != std::string::npos);
 }
 
+TEST_CASE("each invariant and mapping check catches its own breakage, named in its message", "[harness]")
+{
+  // One break per check, each on outputs that pass every other check before it, so that the
+  // message shows which check caught it.
+  case_desc d = small_desc(32, 4, 2, 5, scoring_func::sigmoid, 12);
+  d.flavour = input_flavour::random;
+  d.num_shared_slots = 1;
+  d.expert_map = map_kind::permutation;  // one preimage for every value
+  const test_case c = make_case(d, 21);
+  const test_case u = without_map(c);
+  const route_outputs mapped = run_host(c), unmapped = run_host(u);
+  MOE_ROUTER_REQUIRE_OK(check_invariants(c, mapped));
+  MOE_ROUTER_REQUIRE_OK(check_invariants(u, unmapped));
+  MOE_ROUTER_REQUIRE_OK(check_mapping(c, unmapped, mapped));
+  const int slots = d.slots();
+  const auto caught = [](const check_result& r, const char* what) {
+    INFO(r.message);
+    CHECK_FALSE(r.ok);
+    CHECK(r.message.find(what) != std::string::npos);
+  };
+
+  route_outputs bad = unmapped;
+  bad.num_tokens -= 1;
+  caught(check_invariants(u, bad), "wrong shape");
+
+  bad = mapped;
+  bad.ids[1] = bad.ids[0];  // a value of the map twice; it has one preimage
+  caught(check_invariants(c, bad), "more often than it has preimages");
+
+  bad = unmapped;
+  bad.weights[0] = -bad.weights[0];
+  REQUIRE(bad.weights[0] < 0.0f);
+  caught(check_invariants(u, bad), "negative weight");
+
+  // every routed weight of row 0 0.1% larger, the shared slot their sum again: only the
+  // renormalized sum is wrong
+  bad = unmapped;
+  float sum = 0.0f;
+  for (int k = 0; k < d.topk; ++k) {
+    bad.weights[static_cast<std::size_t>(k)] *= 1.001f;
+    sum += bad.weights[static_cast<std::size_t>(k)];
+  }
+  bad.weights[static_cast<std::size_t>(d.topk)] = sum / d.routed_scaling_factor;
+  caught(check_invariants(u, bad), "renormalized routed weights sum to");
+
+  bad = unmapped;
+  bad.ids[0] = -5;
+  caught(check_mapping(c, bad, mapped), "unmapped id out of range");
+
+  bad = mapped;
+  bad.weights[static_cast<std::size_t>(slots + 1)] =
+    std::nextafter(bad.weights[static_cast<std::size_t>(slots + 1)], INFINITY);
+  caught(check_mapping(c, unmapped, bad), "mapped run is not the unmapped run mapped");
+}
+
+TEST_CASE("a low-ranked expert in the only slot is caught where its weight is the same", "[harness]")
+{
+  // K = 1 with renormalize: the one routed weight is 1 whichever expert holds the slot, so only
+  // the check that nothing left out ranks above a chosen expert can catch a wrong one.
+  case_desc d = small_desc(64, 4, 2, 1, scoring_func::sigmoid, 8);
+  d.flavour = input_flavour::random;
+  d.num_shared_slots = 1;
+  const test_case c = make_case(d, 99);
+  const route_outputs host = run_host(c);
+  // the expert with the lowest choice score in the group of row 3's choice (a kept group)
+  const std::int64_t first = host.id(3, 0) / 16 * 16;
+  std::int64_t worst = -1;
+  for (std::int64_t e = first; e < first + 16; ++e) {
+    auto b = [&](std::int64_t x) { return c.logit(3, x) + c.bias_value(static_cast<int>(x)); };
+    if (worst < 0 || b(e) < b(worst)) worst = e;
+  }
+  REQUIRE(host.id(3, 0) != worst);
+  REQUIRE(host.weight(3, 0) == 1.0f);
+  route_outputs bad = host;
+  bad.ids[3 * 2] = worst;
+  const check_result r = check_against_host(c, bad, host);
+  INFO(r.message);
+  CHECK_FALSE(r.ok);
+  CHECK(r.message.find("row 3") != std::string::npos);
+  CHECK(r.message.find("was left out but surely ranks above slot 0") != std::string::npos);
+}
+
 TEST_CASE("ulp distance counts representable floats between two values", "[harness]")
 {
   CHECK(ulp_distance(1.0f, 1.0f) == 0);
@@ -611,4 +693,31 @@ TEST_CASE("large K widens the weight tolerance by the roundings of its sums, and
     off.weights[static_cast<std::size_t>(K)] *= 1.000006f;  // the shared slot rounds another K - 1 times
     CHECK(check_against_host(c, off, host).ok == expected);
   }
+}
+
+TEST_CASE("the widths of subnormal scores stay finite where the shared slot's sum overflows", "[harness]")
+{
+  // Three scores near 0.85 and one subnormal, scaled by FLT_MAX / 2 without renormalizing: the
+  // routed weights are finite, their fp32 sum overflows, and the host's shared slot is inf. A
+  // finite shared slot at fp32's edge (FLT_MAX / factor: the sum rounded down instead of up)
+  // is an overflow on the other side of the edge, and the subnormal score's slot moved by what
+  // its width allows must pass with it: the widths of the subnormal scores, scaled and summed,
+  // must not overflow themselves (an infinite width minus another is NaN, and NaN rejects all).
+  case_desc d = scaled_desc(scoring_func::sigmoid, 1, FLT_MAX / 2, false);
+  d.has_bias = false;
+  test_case c = make_case(d, 3);
+  for (int e = 0; e < 16; ++e) store_as(c.logits, data_type::f32, e, -88.70f - 0.002f * static_cast<float>(e));
+  for (int e = 0; e < 3; ++e) store_as(c.logits, data_type::f32, e, 2.0f - 0.25f * static_cast<float>(e));
+  const route_outputs host = run_host(c);
+  INFO(host.describe_row(0));
+  REQUIRE(host.id(0, 3) == 3);  // the first subnormal score
+  REQUIRE(std::isfinite(host.weight(0, 2)));
+  REQUIRE(std::isinf(host.weight(0, 4)));
+  route_outputs off = host;
+  off.weights[3] *= 1.000002f;  // within the subnormal score's width only
+  MOE_ROUTER_CHECK_OK(check_against_host(c, off, host));
+  off.weights[4] = FLT_MAX / d.routed_scaling_factor;
+  MOE_ROUTER_CHECK_OK(check_against_host(c, off, host));
+  off.weights[4] = 1.0f;  // far below the edge
+  CHECK_FALSE(check_against_host(c, off, host).ok);
 }

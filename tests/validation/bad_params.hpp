@@ -282,6 +282,9 @@ inline const std::vector<bad_param_case>& bad_param_cases()
        "aligned"},
       {"misaligned num_valid_tokens", [](route_params& p) { p.num_valid_tokens = shift_bytes(p.num_valid_tokens, 1); },
        "num_valid_tokens", "aligned"},
+      {"num_valid_tokens aligned to 2 bytes only",
+       [](route_params& p) { p.num_valid_tokens = shift_bytes(p.num_valid_tokens, 2); }, "num_valid_tokens",
+       "aligned"},
   };
   return cases;
 }

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -195,6 +196,62 @@ TEST_CASE("the limits of each path hold at their edges", "[validation][host]")
   }
   CHECK(reference_limits.max_experts == 4096);
   CHECK(reference_limits.max_topk == 64);
+}
+
+TEST_CASE("each bound of validate_params accepts its last valid value and refuses the next", "[validation][host]")
+{
+  // The bad cases above lie well past each bound; these sit on it, so that a bound moved by
+  // one (`<` for `<=`) fails here.
+  struct edge {
+    const char* what;
+    void (*change)(route_params&);
+    bool valid;
+    const char* mentions;  ///< the parameter a refusal names
+  };
+  constexpr std::int32_t int32_max = std::numeric_limits<std::int32_t>::max();
+  const edge edges[] = {
+      {"row_stride == E", [](route_params& p) { p.row_stride = 256; }, true, ""},
+      {"row_stride == E - 1", [](route_params& p) { p.row_stride = 255; }, false, "row_stride"},
+      {"shared ids up to exactly INT32_MAX",
+       [](route_params& p) {
+         p.num_shared_slots = 1;
+         p.num_shared_experts = int32_max - 255;  // E + NS - 1 == INT32_MAX
+       },
+       true, ""},
+      {"shared ids one past INT32_MAX",
+       [](route_params& p) {
+         p.num_shared_slots = 1;
+         p.num_shared_experts = int32_max - 254;
+       },
+       false, "num_shared_experts"},
+      {"num_tokens times the row stride exactly 2^56 elements",
+       [](route_params& p) {
+         p.row_stride = std::int64_t{1} << 30;
+         p.num_tokens = std::int64_t{1} << 26;
+       },
+       true, ""},
+      {"num_tokens times the row stride one row past 2^56 elements",
+       [](route_params& p) {
+         p.row_stride = std::int64_t{1} << 30;
+         p.num_tokens = (std::int64_t{1} << 26) + 1;
+       },
+       false, "num_tokens"},
+      {"num_valid_tokens 4-byte aligned (the next int32)",
+       [](route_params& p) { p.num_valid_tokens = p.num_valid_tokens + 1; }, true, ""},
+  };
+  for (const edge& e : edges) {
+    INFO("case: " << e.what);
+    host_buffers b;
+    route_params p = b.params();
+    e.change(p);
+    CHECK(validate_params(p, reference_limits) == e.valid);
+    const std::string reason = last_error_message();
+    if (e.valid) {
+      CHECK(reason.empty());
+    } else {
+      CHECK(reason.find(e.mentions) != std::string::npos);
+    }
+  }
 }
 
 TEST_CASE("the largest shape of the reference paths routes on the host", "[validation][host]")
