@@ -58,14 +58,16 @@ TEMPLATE_TEST_CASE("the tiled kernel copying through L2 only equals the referenc
 
 // Every shape with a tiled kernel, past one wave of every kernel (more_than_a_wave_cases), then
 // in a grid of a few blocks (few_blocks_cases): the covering sets above route one round a warp.
-// Two shapes only this test compiles: groups scored by their largest choice score (the screened
-// group proof's max case) and two groups of four lanes with 2 * TG < K.
+// Three shapes only this test compiles: groups scored by their largest choice score (the screened
+// group proof's max case), two groups of four lanes with 2 * TG < K, and DeepSeek-V3's groups
+// with sqrtsoftplus scores (a tiled kernel that scores exactly and chooses groups from exact keys).
 TEMPLATE_TEST_CASE("every kernel routing more than one wave of tokens, or in a grid of a few blocks, equals the "
                    "reference kernel (fp32 logits)",
                    "[fused][models][tiled]", deepseek_v3_config<>, kimi_k2_config<>, glm_4_5_config<>,
                    minimax_m2_config<>, llama_4_config<>, deepseek_v4_flash_config<>,
                    (route_config<256, 8, 4, 8, scoring_func::sigmoid, group_score_kind::max>),
-                   (route_config<256, 2, 1, 8, scoring_func::sigmoid, group_score_kind::top2_sum>))
+                   (route_config<256, 2, 1, 8, scoring_func::sigmoid, group_score_kind::top2_sum>),
+                   (route_config<256, 8, 4, 8, scoring_func::sqrtsoftplus, group_score_kind::top2_sum>))
 {
   using config = TestType;
   static_assert(fused_tiled_available<config>(), "a shape with a tiled kernel");

@@ -52,12 +52,15 @@ TEMPLATE_TEST_CASE("the fused kernel of every model shape equals the reference k
 
 // The same past one wave and in a few blocks (more_than_a_wave_cases, few_blocks_cases) for the
 // shapes whose tiled kernel takes 2-byte logits (keys in a tile of their own, the logit tile
-// refilled right after scoring), with int64 ids and a bf16 bias among them.
+// refilled right after scoring), with int64 ids and a bf16 bias among them. The last shape is
+// the only grouped one whose tiled kernel scores exactly (sqrtsoftplus is not screened): its
+// groups chosen from the exact keys, by their largest score, with fp16 logits and int64 ids.
 TEMPLATE_TEST_CASE("every kernel routing more than one wave of tokens, or in a grid of a few blocks, equals the "
                    "reference kernel (other types)",
                    "[fused][models][tiled]", (deepseek_v3_config<bf16, float, i32>), (kimi_k2_config<bf16, bf16, i64>),
                    (minimax_m2_config<bf16, float, i32>), (llama_4_config<__half, float, i32>),
-                   (deepseek_v4_flash_config<bf16, bf16, i32>))
+                   (deepseek_v4_flash_config<bf16, bf16, i32>),
+                   (route_config<256, 8, 4, 8, scoring_func::sqrtsoftplus, group_score_kind::max, __half, float, i64>))
 {
   using config = TestType;
   static_assert(fused_tiled_available<config>(), "a shape with a tiled kernel");

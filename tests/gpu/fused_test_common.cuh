@@ -197,6 +197,8 @@ inline std::vector<case_desc> few_blocks_cases(const case_desc& base) { return m
 struct fused_rows_checked {
   std::int64_t rows = 0;
   std::int64_t host_rows = 0;
+  std::int64_t tiled_rows = 0;  ///< rows the tiled kernel routed (8 lanes asked for on unaligned
+                                ///< rows runs the warp kernel: those are not counted)
 };
 
 /// The fused kernel of `Config` on `c` equals the reference kernel bit for bit, agrees with the
@@ -227,9 +229,14 @@ fused_rows_checked check_fused_case(const test_case& c)
     MOE_ROUTER_REQUIRE_OK(check_invariants(c, half));
   }
   if constexpr (fused_tiled_available<Config>()) {
-    const route_outputs tiled = run_device(c, fused_entry<Config, 8, MaxBlocks>);
+    int lanes_run = 0;
+    const route_outputs tiled = run_device(c, [&lanes_run](const route_params& p, cudaStream_t stream) {
+      lanes_run = fused_token_lanes<Config>(p.num_tokens, 8, logit_rows_aligned(p));
+      return fused_entry<Config, 8, MaxBlocks>(p, stream);
+    });
     MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, tiled, reference, "fused (tiled, 8 lanes per token)", "reference"));
     MOE_ROUTER_REQUIRE_OK(check_invariants(c, tiled));
+    if (lanes_run == 8) checked.tiled_rows = c.num_tokens();
   }
   return checked;
 }
@@ -243,7 +250,9 @@ constexpr std::size_t sanitizer_case_stride = 48;
 inline bool under_sanitizer() { return std::getenv("MOE_ROUTER_UNDER_SANITIZER") != nullptr; }
 
 /// Run every case of `descs` (fresh inputs from seeds derived from `seed_base`) on `Config`, in
-/// grids of at most `MaxBlocks` blocks (0: the launcher's grid).
+/// grids of at most `MaxBlocks` blocks (0: the launcher's grid). Where `Config` has a tiled
+/// kernel, some of the cases must have run it (rows of a case that are not 16-byte aligned go
+/// to the warp kernel instead), or the "tiled" runs checked the warp kernel twice.
 template <class Config, int MaxBlocks = 0>
 void check_fused_cases(const char* label, const std::vector<case_desc>& descs, std::uint64_t seed_base)
 {
@@ -264,10 +273,17 @@ void check_fused_cases(const char* label, const std::vector<case_desc>& descs, s
         check_fused_case<Config, MaxBlocks>(make_case(d, derive_seed(base_seed(), seed_base + j)));
     rows.rows += checked.rows;
     rows.host_rows += checked.host_rows;
+    rows.tiled_rows += checked.tiled_rows;
     ++cases;
   }
-  std::printf("  %-58s %4zu cases, %7lld rows: fused == reference (%lld of them against the host too)\n", label, cases,
+  std::printf("  %-58s %4zu cases, %7lld rows: fused == reference (%lld of them against the host too", label, cases,
               static_cast<long long>(rows.rows), static_cast<long long>(rows.host_rows));
+  if (fused_tiled_available<Config>()) std::printf("; %lld routed by the tiled kernel", static_cast<long long>(rows.tiled_rows));
+  std::printf(")\n");
+  if (fused_tiled_available<Config>()) {
+    INFO(label << ": no case's rows were 16-byte aligned, so no case ran the tiled kernel");
+    REQUIRE(rows.tiled_rows > 0);
+  }
 }
 
 /// The full cross product of options on one DeepSeek-V3 configuration (its types in the label

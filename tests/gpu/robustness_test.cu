@@ -32,6 +32,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -490,12 +491,19 @@ TEST_CASE("host threads route at once, each with its own stream and its own erro
 TEST_CASE("a captured graph of the fused kernel replays with the count written between replays", "[robustness][graph]")
 {
   INFO("replay with " << replay_note());
-  // 1000 tokens run the warp kernel, 8192 the tiled kernel (fused_token_lanes).
-  static_assert(fused_token_lanes<deepseek_v3_config<__nv_bfloat16>>(1000) == 32 &&
-                  fused_token_lanes<deepseek_v3_config<__nv_bfloat16>>(8192) == 8,
+  // 1000 tokens run the warp kernel, 8192 the tiled kernel (fused_token_lanes); the half-warp
+  // kernel is forced at 1000. Each is forced, so that under a sanitizer, with fewer tokens,
+  // every kernel still meets the counts.
+  using config = deepseek_v3_config<__nv_bfloat16>;
+  static_assert(fused_token_lanes<config>(1000) == 32 && fused_token_lanes<config>(8192) == 8 &&
+                  fused_half_warp_available<config>(),
                 "the sizes below take the kernels named above");
-  for (const std::int64_t tokens : {std::int64_t{1000}, std::int64_t{8192}}) {
+  const std::pair<std::int64_t, int> runs[] = {{1000, 32}, {1000, 16}, {8192, 8}};
+  for (const auto& run : runs) {
+    const std::int64_t tokens = run.first;
+    const int lanes = run.second;
     for (const bool pdl : {false, true}) {
+      INFO(lanes << " lanes per token, PDL " << pdl);
       const std::int64_t T = scaled(tokens, 8);
       case_desc d = deepseek_v3_bf16(T);
       d.has_num_valid = true;
@@ -503,7 +511,8 @@ TEST_CASE("a captured graph of the fused kernel replays with the count written b
       d.num_shared_slots = 1;
       d.num_shared_experts = 3;
       d.ids_type = index_type::i32;
-      const std::uint64_t seed_index = 30 + static_cast<std::uint64_t>(pdl) + 2 * static_cast<std::uint64_t>(tokens);
+      const std::uint64_t seed_index =
+        30 + static_cast<std::uint64_t>(pdl) + 2 * static_cast<std::uint64_t>(tokens) + (lanes == 16 ? 7 : 0);
       test_case c = make_case(d, derive_seed(base_seed(), seed_index));
       device_case dev(c);
 
@@ -511,8 +520,10 @@ TEST_CASE("a captured graph of the fused kernel replays with the count written b
       cuda_graph graph;
       MOE_ROUTER_TEST_CUDA(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeThreadLocal));
       route_kernel ran = route_kernel::none;
+      launch_options options{pdl};
+      options.token_lanes = lanes;
       const cudaError_t status =
-          call_route_default_table(dev.params(), stream.get(), route_path::automatic, &ran, launch_options{pdl});
+          call_route_default_table(dev.params(), stream.get(), route_path::automatic, &ran, options);
       MOE_ROUTER_TEST_CUDA(cudaStreamEndCapture(stream.get(), &graph.graph));
       INFO("route while capturing (PDL " << pdl << "): " << cudaGetErrorName(status) << " " << last_error_message());
       REQUIRE(status == cudaSuccess);
