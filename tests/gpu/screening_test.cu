@@ -10,8 +10,19 @@
 //  (c) the tiled kernel equals the reference kernel bit for bit on rows built to defeat the
 //      screen: the keys of a row within a few ulp of each other, so that the screened order
 //      often differs from the exact one and only the proofs, the candidates' exact keys and the
-//      exact fallback keep the output exact.
+//      exact fallback keep the output exact;
+//  (d) the screened keys decide: on ordinary rows nearly every tile, on the near ties of (c)
+//      some tiles, while others take each exact path (counted through the tiled kernel's
+//      test hook), so that a kernel that always fell back to exact keys, exact but slow, fails.
 // Inputs are fresh every run; MOE_ROUTER_TEST_SEED replays one.
+
+// The tiled kernel's test hook (tiled_route_kernel.cuh), defined before the library is
+// included: lane 0 of each warp counts the path that routed its tile.
+__device__ unsigned long long screening_test_tiled_paths[3];
+#define MOE_ROUTER_TILED_PATH_HOOK(path, lane)                                   \
+  do {                                                                           \
+    if ((lane) == 0) atomicAdd(&screening_test_tiled_paths[(path)], 1ull);       \
+  } while (0)
 
 #include "gpu/fused_test_common.cuh"
 #include "support/test_harness.cuh"
@@ -203,16 +214,50 @@ test_case near_tie_case(std::int64_t tokens, std::uint64_t seed)
   return c;
 }
 
+/// How many tiles each path of the screened tiled kernel routed (the test hook above).
+struct tiled_paths {
+  unsigned long long screened = 0;      ///< the screened keys decided
+  unsigned long long exact_groups = 0;  ///< the kept groups needed the lanes' exact best two
+  unsigned long long exact_keys = 0;    ///< the tile was scored again with exact keys
+  unsigned long long tiles() const { return screened + exact_groups + exact_keys; }
+};
+
+/// Run the tiled kernel of `Config` (forced) on `c` with the path counts set to zero first.
+template <class Config>
+route_outputs run_tiled_counting_paths(const test_case& c, tiled_paths& paths)
+{
+  const unsigned long long zero[3] = {0, 0, 0};
+  MOE_ROUTER_TEST_CUDA(cudaMemcpyToSymbol(screening_test_tiled_paths, zero, sizeof zero));
+  const route_outputs out = run_device(c, fused_entry<Config, 8>);
+  unsigned long long counts[3];
+  MOE_ROUTER_TEST_CUDA(cudaMemcpyFromSymbol(counts, screening_test_tiled_paths, sizeof counts));
+  paths.screened = counts[0];
+  paths.exact_groups = counts[1];
+  paths.exact_keys = counts[2];
+  return out;
+}
+
 template <class Config>
 void check_near_ties(const char* label, std::uint64_t seed_index)
 {
   const test_case c = near_tie_case<Config>(4099, derive_seed(base_seed(), seed_index));
   INFO(label << ": " << c.describe() << "\nreplay with " << replay_note());
   const route_outputs reference = run_device(c, reference_entry);
-  const route_outputs tiled = run_device(c, fused_entry<Config, 8>);
+  tiled_paths paths;
+  const route_outputs tiled = run_tiled_counting_paths<Config>(c, paths);
   MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, tiled, reference, "fused (tiled, screened)", "reference"));
   MOE_ROUTER_REQUIRE_OK(check_invariants(c, tiled));
-  std::printf("  %-40s %lld rows: tiled == reference\n", label, static_cast<long long>(c.num_tokens()));
+  std::printf("  %-40s %lld rows: tiled == reference; tiles decided by screened keys %llu, exact groups %llu, "
+              "exact keys %llu\n",
+              label, static_cast<long long>(c.num_tokens()), paths.screened, paths.exact_groups, paths.exact_keys);
+  // 4099 rows are 1025 tiles. A third of them hold a row whose every key is near the tie (more
+  // candidates than the screen can rank): those take the exact keys. The others hold 12 or 26
+  // near ties a row, and some of those tiles must be decided without scoring the whole tile
+  // again (with groups, often from the lanes' exact best two: near ties make the group scores
+  // near ties too).
+  CHECK(paths.tiles() == 1025);
+  CHECK(paths.exact_keys >= 1025 / 3);
+  CHECK(paths.screened + paths.exact_groups > 0);
 }
 
 /// Kimi-K2's experts in DeepSeek-V3's 8 groups (keep 4): a screened shape with groups.
@@ -238,6 +283,41 @@ TEST_CASE("the screened tiled kernel equals the reference kernel on near ties", 
   check_near_ties<glm_4_5_config<>>("GLM-4.5 (20 experts a lane)", 5);
   check_near_ties<grouped_max_config>("256 experts, 8 groups by max, keep 4", 7);
   check_near_ties<two_groups_config>("256 experts, 2 groups, keep 1", 8);
+}
+
+/// The tiled kernel of `Config` on 8192 random rows (2048 tiles) and on 8192 adversarial ones:
+/// both exact; on the random rows the screened keys must decide nearly every tile (the
+/// adversarial rows, ties and NaN among them, are only reported).
+template <class Config>
+void check_ordinary_rows(const char* label, std::uint64_t seed_index)
+{
+  for (const input_flavour flavour : {input_flavour::random, input_flavour::nasty}) {
+    case_desc d = screened_desc<Config>(label, 8192);
+    d.flavour = flavour;
+    const test_case c = make_case(d, derive_seed(base_seed(), seed_index));
+    INFO(label << ": " << c.describe() << "\nreplay with " << replay_note());
+    const route_outputs reference = run_device(c, reference_entry);
+    tiled_paths paths;
+    const route_outputs tiled = run_tiled_counting_paths<Config>(c, paths);
+    MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, tiled, reference, "fused (tiled, screened)", "reference"));
+    const double decided = static_cast<double>(paths.screened) / static_cast<double>(paths.tiles());
+    std::printf("  %-32s %-6s 2048 tiles: screened keys decided %llu (%.2f%%), exact groups %llu, exact keys %llu\n",
+                label, flavour == input_flavour::random ? "random" : "nasty", paths.screened, 100.0 * decided,
+                paths.exact_groups, paths.exact_keys);
+    CHECK(paths.tiles() == 2048);
+    if (flavour == input_flavour::random) CHECK(decided >= 0.95);
+  }
+}
+
+TEST_CASE("on ordinary rows the screened keys decide nearly every tile", "[screening]")
+{
+  check_ordinary_rows<deepseek_v3_config<>>("DeepSeek-V3 fp32", 11);
+  check_ordinary_rows<deepseek_v3_config<__nv_bfloat16>>("DeepSeek-V3 bf16", 12);
+  check_ordinary_rows<kimi_k2_config<>>("Kimi-K2 fp32", 13);
+  check_ordinary_rows<kimi_k2_config<__nv_bfloat16>>("Kimi-K2 bf16", 14);
+  check_ordinary_rows<minimax_m2_config<>>("MiniMax-M2 fp32", 15);
+  check_ordinary_rows<glm_4_5_config<>>("GLM-4.5 fp32", 16);
+  check_ordinary_rows<llama_4_config<>>("Llama-4 fp32", 17);
 }
 
 /// 256 experts in 4 groups of 64: with 8 lanes a token, a group spans two lanes of 32 experts.

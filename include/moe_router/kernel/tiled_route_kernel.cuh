@@ -14,6 +14,13 @@
  * serves four tokens. Each lane then works on V = E/8 experts, too many for registers, so the
  * warp copies its rows into shared memory ahead of routing them (`warp_stage_rows`), writes the
  * choice keys there (`tile_score_keys`) and selects from them (`tile_topk`).
+ *
+ * Test hook: a translation unit that defines `MOE_ROUTER_TILED_PATH_HOOK(path, lane)` before it
+ * includes this header has every lane of a warp invoke it once for each tile it routes from
+ * screened keys: `path` 0 when the screened keys decided, 1 when the kept groups needed the
+ * lanes' exact best two, 2 when the tile was scored again with exact keys. It is how the tests
+ * know that screening decides, and not only that the output is exact. Left undefined, as the
+ * library uses it, it compiles to nothing.
  */
 
 #include <moe_router/config.cuh>
@@ -363,6 +370,9 @@ __device__ __forceinline__ void tiled_route(const route_params& p)
       auto score_of = [&](int e) {
         return elementwise_score(Config::scoring, detail::element_traits<logit_type>::to_float(token_row[e]));
       };
+#if defined(MOE_ROUTER_TILED_PATH_HOOK)
+      int path = 0;  // 0: the screened keys decided; 1: the groups needed exact keys; 2: the whole tile did
+#endif
 #pragma unroll 1
       for (;;) {  // at most twice: screened keys, then exact ones if the screened could not decide
         lane_candidates c = scored;
@@ -372,12 +382,21 @@ __device__ __forceinline__ void tiled_route(const route_params& p)
           c = tile_exact_best_two<Config>(keys, scored, exact_bias, lane, score_of);
           warp_select_groups<Config>(lane, c);
           c.screened = true;  // the key tile still holds screened keys
+#if defined(MOE_ROUTER_TILED_PATH_HOOK)
+          path = 1;
+#endif
         }
         result = tile_topk<Config>(keys, lane, c, storage.topk[row], exact_bias, score_of);
         if (result.certain) break;  // warp-uniform
         __syncwarp();               // every lane is done with the screened keys
         scored = tile_score_keys_from_row<Config>(token_row, exact_bias, keys, lane);
+#if defined(MOE_ROUTER_TILED_PATH_HOOK)
+        path = 2;
+#endif
       }
+#if defined(MOE_ROUTER_TILED_PATH_HOOK)
+      if constexpr (tiled_screening<Config>) MOE_ROUTER_TILED_PATH_HOOK(path, lane);
+#endif
       if constexpr (!refill_after_routing)
         warp_store_row<Config>(result, lane, p, t, shared_slot.id(Config::num_experts), t < num_valid);
     } else if constexpr (!keys_in_place) {
