@@ -14,7 +14,7 @@
 #          benchmarks/moe_router_bench (unless --no-build), and packs them into
 #          DEST/gpu_tests.tar.xz with their md5 sums in DEST/md5.txt (default DEST:
 #          build-carry, which git ignores). The whole build tree is too large to carry; the
-#          archive of the 15 GPU tests, 3 examples and the benchmark is about 16 MB.
+#          archive of the 16 GPU tests, 3 examples and the benchmark is about 17 MB.
 #   run    on the GPU machine, from the repository root: unpacks DEST into a temporary folder,
 #          checks the md5 sums, and runs every test and example executable, then with --sanitize
 #          each of them once per tool of TOOLS (comma-separated; the tests see

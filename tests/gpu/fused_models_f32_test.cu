@@ -77,7 +77,11 @@ TEMPLATE_TEST_CASE("every kernel routing more than one wave of tokens, or in a g
                 config::group_score == group_score_kind::max && config::num_groups > 1 ? " max" : "");
   std::snprintf(label, sizeof label, "%s, more than a wave", shape);
   std::snprintf(few_label, sizeof few_label, "%s, a grid of %d blocks", shape, few_blocks);
-  const std::uint64_t seed = 420000u + 100u * static_cast<std::uint64_t>(config::num_experts + config::num_groups);
+  // (the score function and the group score in it too, four apart since each case adds its
+  // index: three shapes share E + G)
+  const std::uint64_t seed = 420000u + 100u * static_cast<std::uint64_t>(config::num_experts + config::num_groups) +
+                             4u * (3u * static_cast<std::uint64_t>(config::scoring) +
+                                   static_cast<std::uint64_t>(config::group_score));
   check_fused_cases<config>(label, more_than_a_wave_cases(config_desc<config>(label)), seed);
   // The same options in a grid of a few blocks: many rounds a warp at 2053 tokens, and under a
   // sanitizer too (257 tokens).

@@ -10,21 +10,12 @@
 //  (c) the tiled kernel equals the reference kernel bit for bit on rows built to defeat the
 //      screen: the keys of a row within a few ulp of each other, so that the screened order
 //      often differs from the exact one and only the proofs, the candidates' exact keys and the
-//      exact fallback keep the output exact;
-//  (d) the screened keys decide: on ordinary rows nearly every tile, on the near ties of (c)
-//      some tiles, while others take each exact path (counted through the tiled kernel's
-//      test hook), so that a kernel that always fell back to exact keys, exact but slow, fails.
+//      exact fallback keep the output exact (that the screened keys, not only the fallback,
+//      decide: screening_paths_test.cu).
 // Inputs are fresh every run; MOE_ROUTER_TEST_SEED replays one.
 
-// The tiled kernel's test hook (tiled_route_kernel.cuh), defined before the library is
-// included: lane 0 of each warp counts the path that routed its tile.
-__device__ unsigned long long screening_test_tiled_paths[3];
-#define MOE_ROUTER_TILED_PATH_HOOK(path, lane)                                   \
-  do {                                                                           \
-    if ((lane) == 0) atomicAdd(&screening_test_tiled_paths[(path)], 1ull);       \
-  } while (0)
-
 #include "gpu/fused_test_common.cuh"
+#include "gpu/screening_cases.cuh"
 #include "support/test_harness.cuh"
 
 #include <moe_router/model_configs.cuh>
@@ -157,117 +148,17 @@ TEST_CASE("screen_lower and screen_upper hold the exact key between them", "[scr
   CHECK(count == 0);
 }
 
-/// The options of the screened cases below (DeepSeek-V3's as vLLM runs it): renormalize,
-/// scale_output with 2.5, one shared slot; `tokens` rows, made by the case itself.
-template <class Config>
-case_desc screened_desc(const char* label, std::int64_t tokens)
-{
-  case_desc d = config_desc<Config>(label);
-  d.num_tokens = tokens;
-  d.renormalize = true;
-  d.scale_output = true;
-  d.routed_scaling_factor = 2.5f;
-  d.num_shared_slots = 1;
-  return d;
-}
-
-/**
- * @brief A case of `Config` (fp32 logits and bias) whose rows defeat the screen. The bias is
- * random; in each row the scores are set so that the choice keys s + b of some experts (every
- * expert in the rows of a third of the warps, twelve or 26 in the others, the rest well below)
- * sit at one value c plus a jitter of 0 to 8 steps of half `screen_score_error`, a few times
- * the screen's uncertainty. 26 near ties are meant to give more than 16 candidates, so that all four of
- * `tile_topk`'s steps run (not counted by the test).
- */
-template <class Config>
-test_case near_tie_case(std::int64_t tokens, std::uint64_t seed)
-{
-  static_assert(Config::logits_data_type == data_type::f32 && Config::bias_data_type == data_type::f32,
-                "near ties need fp32 logits and bias");
-  test_case c = make_case(screened_desc<Config>("near ties", tokens), seed);
-  test_rng rng(derive_seed(seed, 2));
-  const int E = Config::num_experts;
-  std::vector<float> bias(static_cast<std::size_t>(E));
-  for (float& b : bias) b = static_cast<float>(rng.uniform(-0.3, 0.3));
-  std::memcpy(c.bias.data(), bias.data(), bias.size() * sizeof(float));
-  std::vector<float> row(static_cast<std::size_t>(E));
-  for (std::int64_t t = 0; t < tokens; ++t) {
-    const double level = rng.uniform(0.4, 0.6);
-    // The kind goes by the warp's four tokens, not by token: a warp with one whole-row token
-    // (more than 32 candidates) scores all four exactly, and the screened choice would never
-    // be tested.
-    const std::int64_t kind = (t / 4) % 3;
-    const bool whole_row = kind == 0;
-    for (int e = 0; e < E; ++e) row[static_cast<std::size_t>(e)] = -1.0f;  // marks "not near the tie"
-    for (int n = 0; n < (whole_row ? E : (kind == 1 ? 12 : 26)); ++n) {
-      const int e = whole_row ? n : static_cast<int>(rng.below(E));
-      const double score = level - bias[static_cast<std::size_t>(e)] + static_cast<double>(rng.below(9)) * (screen_score_error / 2);
-      row[static_cast<std::size_t>(e)] = static_cast<float>(std::log(score / (1.0 - score)));
-    }
-    for (int e = 0; e < E; ++e) {
-      if (row[static_cast<std::size_t>(e)] != -1.0f) continue;
-      const double score = std::max(0.01, level - bias[static_cast<std::size_t>(e)] - rng.uniform(0.02, 0.3));
-      row[static_cast<std::size_t>(e)] = static_cast<float>(std::log(score / (1.0 - score)));
-    }
-    std::memcpy(c.logits.data() + static_cast<std::size_t>(t * E) * sizeof(float), row.data(), row.size() * sizeof(float));
-  }
-  return c;
-}
-
-/// How many tiles each path of the screened tiled kernel routed (the test hook above).
-struct tiled_paths {
-  unsigned long long screened = 0;      ///< the screened keys decided
-  unsigned long long exact_groups = 0;  ///< the kept groups needed the lanes' exact best two
-  unsigned long long exact_keys = 0;    ///< the tile was scored again with exact keys
-  unsigned long long tiles() const { return screened + exact_groups + exact_keys; }
-};
-
-/// Run the tiled kernel of `Config` (forced) on `c` with the path counts set to zero first.
-template <class Config>
-route_outputs run_tiled_counting_paths(const test_case& c, tiled_paths& paths)
-{
-  const unsigned long long zero[3] = {0, 0, 0};
-  MOE_ROUTER_TEST_CUDA(cudaMemcpyToSymbol(screening_test_tiled_paths, zero, sizeof zero));
-  const route_outputs out = run_device(c, fused_entry<Config, 8>);
-  unsigned long long counts[3];
-  MOE_ROUTER_TEST_CUDA(cudaMemcpyFromSymbol(counts, screening_test_tiled_paths, sizeof counts));
-  paths.screened = counts[0];
-  paths.exact_groups = counts[1];
-  paths.exact_keys = counts[2];
-  return out;
-}
-
 template <class Config>
 void check_near_ties(const char* label, std::uint64_t seed_index)
 {
   const test_case c = near_tie_case<Config>(4099, derive_seed(base_seed(), seed_index));
   INFO(label << ": " << c.describe() << "\nreplay with " << replay_note());
   const route_outputs reference = run_device(c, reference_entry);
-  tiled_paths paths;
-  const route_outputs tiled = run_tiled_counting_paths<Config>(c, paths);
+  const route_outputs tiled = run_device(c, fused_entry<Config, 8>);
   MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, tiled, reference, "fused (tiled, screened)", "reference"));
   MOE_ROUTER_REQUIRE_OK(check_invariants(c, tiled));
-  std::printf("  %-40s %lld rows: tiled == reference; tiles decided by screened keys %llu, exact groups %llu, "
-              "exact keys %llu\n",
-              label, static_cast<long long>(c.num_tokens()), paths.screened, paths.exact_groups, paths.exact_keys);
-  // 4099 rows are 1025 tiles. A third of them hold a row whose every key is near the tie (more
-  // candidates than the screen can rank): those take the exact keys. The others hold 12 or 26
-  // near ties a row, and some of those tiles must be decided without scoring the whole tile
-  // again (with groups, often from the lanes' exact best two: near ties make the group scores
-  // near ties too).
-  CHECK(paths.tiles() == 1025);
-  CHECK(paths.exact_keys >= 1025 / 3);
-  CHECK(paths.screened + paths.exact_groups > 0);
+  std::printf("  %-40s %lld rows: tiled == reference\n", label, static_cast<long long>(c.num_tokens()));
 }
-
-/// Kimi-K2's experts in DeepSeek-V3's 8 groups (keep 4): a screened shape with groups.
-using grouped_384_config = route_config<384, 8, 4, 8>;
-/// DeepSeek-V3's shape with groups scored by their largest choice key: the screened group proof's
-/// max case (one bound a group instead of the sum of two).
-using grouped_max_config = route_config<256, 8, 4, 8, scoring_func::sigmoid, group_score_kind::max>;
-/// Two groups of 128 experts, four tiled lanes each, keep one: the group merge over four lanes,
-/// and a floor from K rounds (2 * TG < K).
-using two_groups_config = route_config<256, 2, 1, 8>;
 
 TEST_CASE("the screened tiled kernel equals the reference kernel on near ties", "[screening]")
 {
@@ -283,41 +174,6 @@ TEST_CASE("the screened tiled kernel equals the reference kernel on near ties", 
   check_near_ties<glm_4_5_config<>>("GLM-4.5 (20 experts a lane)", 5);
   check_near_ties<grouped_max_config>("256 experts, 8 groups by max, keep 4", 7);
   check_near_ties<two_groups_config>("256 experts, 2 groups, keep 1", 8);
-}
-
-/// The tiled kernel of `Config` on 8192 random rows (2048 tiles) and on 8192 adversarial ones:
-/// both exact; on the random rows the screened keys must decide nearly every tile (the
-/// adversarial rows, ties and NaN among them, are only reported).
-template <class Config>
-void check_ordinary_rows(const char* label, std::uint64_t seed_index)
-{
-  for (const input_flavour flavour : {input_flavour::random, input_flavour::nasty}) {
-    case_desc d = screened_desc<Config>(label, 8192);
-    d.flavour = flavour;
-    const test_case c = make_case(d, derive_seed(base_seed(), seed_index));
-    INFO(label << ": " << c.describe() << "\nreplay with " << replay_note());
-    const route_outputs reference = run_device(c, reference_entry);
-    tiled_paths paths;
-    const route_outputs tiled = run_tiled_counting_paths<Config>(c, paths);
-    MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, tiled, reference, "fused (tiled, screened)", "reference"));
-    const double decided = static_cast<double>(paths.screened) / static_cast<double>(paths.tiles());
-    std::printf("  %-32s %-6s 2048 tiles: screened keys decided %llu (%.2f%%), exact groups %llu, exact keys %llu\n",
-                label, flavour == input_flavour::random ? "random" : "nasty", paths.screened, 100.0 * decided,
-                paths.exact_groups, paths.exact_keys);
-    CHECK(paths.tiles() == 2048);
-    if (flavour == input_flavour::random) CHECK(decided >= 0.95);
-  }
-}
-
-TEST_CASE("on ordinary rows the screened keys decide nearly every tile", "[screening]")
-{
-  check_ordinary_rows<deepseek_v3_config<>>("DeepSeek-V3 fp32", 11);
-  check_ordinary_rows<deepseek_v3_config<__nv_bfloat16>>("DeepSeek-V3 bf16", 12);
-  check_ordinary_rows<kimi_k2_config<>>("Kimi-K2 fp32", 13);
-  check_ordinary_rows<kimi_k2_config<__nv_bfloat16>>("Kimi-K2 bf16", 14);
-  check_ordinary_rows<minimax_m2_config<>>("MiniMax-M2 fp32", 15);
-  check_ordinary_rows<glm_4_5_config<>>("GLM-4.5 fp32", 16);
-  check_ordinary_rows<llama_4_config<>>("Llama-4 fp32", 17);
 }
 
 /// 256 experts in 4 groups of 64: with 8 lanes a token, a group spans two lanes of 32 experts.

@@ -466,6 +466,10 @@ TEST_CASE("each invariant and mapping check catches its own breakage, named in i
   bad.num_tokens -= 1;
   caught(check_invariants(u, bad), "wrong shape");
 
+  bad = unmapped;
+  bad.ids[0] = d.num_experts;
+  caught(check_invariants(u, bad), "routed id out of [0, E)");
+
   bad = mapped;
   bad.ids[1] = bad.ids[0];  // a value of the map twice; it has one preimage
   caught(check_invariants(c, bad), "more often than it has preimages");
@@ -505,7 +509,8 @@ TEST_CASE("a low-ranked expert in the only slot is caught where its weight is th
   d.num_shared_slots = 1;
   const test_case c = make_case(d, 99);
   const route_outputs host = run_host(c);
-  // the expert with the lowest choice score in the group of row 3's choice (a kept group)
+  // the expert of the lowest logit + bias in the group of row 3's choice (a kept group): far
+  // below the choice on these random rows
   const std::int64_t first = host.id(3, 0) / 16 * 16;
   std::int64_t worst = -1;
   for (std::int64_t e = first; e < first + 16; ++e) {

@@ -19,8 +19,10 @@
  * includes this header has every lane of a warp invoke it once for each tile it routes from
  * screened keys: `path` 0 when the screened keys decided, 1 when the kept groups needed the
  * lanes' exact best two, 2 when the tile was scored again with exact keys. It is how the tests
- * know that screening decides, and not only that the output is exact. Left undefined, as the
- * library uses it, it compiles to nothing.
+ * know that screening decides, and not only that the output is exact. It must expand to one
+ * statement, and be defined the same in every translation unit of a program or in none (the
+ * kernels are templates: two definitions of one instantiation break the one-definition rule).
+ * Left undefined, as the library uses it, it compiles to nothing.
  */
 
 #include <moe_router/config.cuh>
