@@ -96,6 +96,20 @@ test_case near_tie_case(float factor)
   return c;
 }
 
+/// The expert of the lowest logit + bias in the group (of `group_size` experts) of row `t`'s
+/// first choice in `host`: on random rows far below every chosen expert of that kept group.
+std::int64_t lowest_in_first_choice_group(const test_case& c, const route_outputs& host, std::int64_t t,
+                                          int group_size)
+{
+  const std::int64_t first = host.id(t, 0) / group_size * group_size;
+  std::int64_t worst = -1;
+  for (std::int64_t e = first; e < first + group_size; ++e) {
+    auto b = [&](std::int64_t x) { return c.logit(t, x) + c.bias_value(static_cast<int>(x)); };
+    if (worst < 0 || b(e) < b(worst)) worst = e;
+  }
+  return worst;
+}
+
 /// `host` with slots `slot` and `slot + 1` of its first row (a near tie) swapped.
 route_outputs flip_near_tie(const route_outputs& host, int slot = 0)
 {
@@ -313,13 +327,7 @@ TEST_CASE("the comparison with the host catches wrong ids and weights", "[harnes
   SECTION("an expert that ranks low instead of a chosen one")
   {
     route_outputs bad = host;
-    // the expert with the lowest choice score in the group of slot 0 (a kept group)
-    const std::int64_t first = host.id(3, 0) / 16 * 16;
-    std::int64_t worst = -1;
-    for (std::int64_t e = first; e < first + 16; ++e) {
-      auto b = [&](std::int64_t x) { return c.logit(3, x) + c.bias_value(static_cast<int>(x)); };
-      if (worst < 0 || b(e) < b(worst)) worst = e;
-    }
+    const std::int64_t worst = lowest_in_first_choice_group(c, host, 3, 16);
     for (int k = 0; k < 6; ++k) REQUIRE(host.id(3, k) != worst);
     bad.ids[3 * 7 + 2] = worst;
     const check_result r = check_against_host(c, bad, host);
@@ -509,14 +517,7 @@ TEST_CASE("a low-ranked expert in the only slot is caught where its weight is th
   d.num_shared_slots = 1;
   const test_case c = make_case(d, 99);
   const route_outputs host = run_host(c);
-  // the expert of the lowest logit + bias in the group of row 3's choice (a kept group): far
-  // below the choice on these random rows
-  const std::int64_t first = host.id(3, 0) / 16 * 16;
-  std::int64_t worst = -1;
-  for (std::int64_t e = first; e < first + 16; ++e) {
-    auto b = [&](std::int64_t x) { return c.logit(3, x) + c.bias_value(static_cast<int>(x)); };
-    if (worst < 0 || b(e) < b(worst)) worst = e;
-  }
+  const std::int64_t worst = lowest_in_first_choice_group(c, host, 3, 16);
   REQUIRE(host.id(3, 0) != worst);
   REQUIRE(host.weight(3, 0) == 1.0f);
   route_outputs bad = host;
