@@ -278,7 +278,8 @@ void check_fused_cases(const char* label, const std::vector<case_desc>& descs, s
   }
   std::printf("  %-58s %4zu cases, %7lld rows: fused == reference (%lld of them against the host too", label, cases,
               static_cast<long long>(rows.rows), static_cast<long long>(rows.host_rows));
-  if (fused_tiled_available<Config>()) std::printf("; %lld routed by the tiled kernel", static_cast<long long>(rows.tiled_rows));
+  if (fused_tiled_available<Config>())
+    std::printf("; %lld routed by the tiled kernel", static_cast<long long>(rows.tiled_rows));
   std::printf(")\n");
   if (fused_tiled_available<Config>()) {
     INFO(label << ": no case's rows were 16-byte aligned, so no case ran the tiled kernel");

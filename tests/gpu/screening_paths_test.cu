@@ -15,9 +15,9 @@
 // The tiled kernel's test hook (tiled_route_kernel.cuh), defined before the library is included:
 // lane 0 of each warp counts the path that routed its tile.
 __device__ unsigned long long screening_paths_test_counts[3];
-#define MOE_ROUTER_TILED_PATH_HOOK(path, lane)                                  \
-  do {                                                                          \
-    if ((lane) == 0) atomicAdd(&screening_paths_test_counts[(path)], 1ull);     \
+#define MOE_ROUTER_TILED_PATH_HOOK(path, lane)                              \
+  do {                                                                      \
+    if ((lane) == 0) atomicAdd(&screening_paths_test_counts[(path)], 1ull); \
   } while (0)
 
 #include "gpu/fused_test_common.cuh"
@@ -69,8 +69,8 @@ void check_near_tie_paths(const char* label, std::uint64_t seed_index)
   INFO(label << ": " << c.describe() << "\nreplay with " << replay_note());
   tiled_paths paths;
   const route_outputs tiled = run_tiled_counting_paths<Config>(c, paths);
-  MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, tiled, run_device(c, reference_entry), "fused (tiled, screened)",
-                                            "reference"));
+  MOE_ROUTER_REQUIRE_OK(
+      check_bitwise_equal(c, tiled, run_device(c, reference_entry), "fused (tiled, screened)", "reference"));
   std::printf("  %-40s 1025 tiles: screened keys decided %llu, exact groups %llu, exact keys %llu\n", label,
               paths.screened, paths.exact_groups, paths.exact_keys);
   // 4099 rows are 1025 tiles, 342 of them (every third) holding rows whose every key is near
@@ -107,8 +107,8 @@ void check_ordinary_rows(const char* label, std::uint64_t seed_index)
     INFO(label << ": " << c.describe() << "\nreplay with " << replay_note());
     tiled_paths paths;
     const route_outputs tiled = run_tiled_counting_paths<Config>(c, paths);
-    MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, tiled, run_device(c, reference_entry), "fused (tiled, screened)",
-                                              "reference"));
+    MOE_ROUTER_REQUIRE_OK(
+        check_bitwise_equal(c, tiled, run_device(c, reference_entry), "fused (tiled, screened)", "reference"));
     const double decided = static_cast<double>(paths.screened) / static_cast<double>(paths.tiles());
     std::printf("  %-32s %-6s 2048 tiles: screened keys decided %llu (%.2f%%), exact groups %llu, exact keys %llu\n",
                 label, flavour == input_flavour::random ? "random" : "nasty", paths.screened, 100.0 * decided,
