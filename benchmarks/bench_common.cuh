@@ -101,6 +101,21 @@ inline int input_sets(double set_bytes, int l2_bytes)
   return static_cast<int>(std::min<double>(16.0, std::ceil(3.0 * l2_bytes / set_bytes)));
 }
 
+// ---- the device --------------------------------------------------------------------------------
+
+/// The properties of device 0, or false where there is no CUDA device (after saying so): a
+/// benchmark then exits 0 with nothing timed.
+inline bool first_device(cudaDeviceProp& prop)
+{
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::printf("no CUDA device: nothing to time\n");
+    return false;
+  }
+  BENCH_CHECK(cudaGetDeviceProperties(&prop, 0));
+  return true;
+}
+
 // ---- the call --------------------------------------------------------------------------------
 
 /// The call the benchmarks time: `Config`'s shape, vLLM's DeepSeek-V3 options (renormalize,

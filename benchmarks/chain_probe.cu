@@ -185,13 +185,8 @@ int main(int argc, char** argv)
     std::fprintf(stderr, "moe_router_chain_probe: --rows must be 2 or more\n");
     return 2;
   }
-  int device_count = 0;
-  if (cudaGetDeviceCount(&device_count) != cudaSuccess || device_count == 0) {
-    std::printf("moe_router_chain_probe: no CUDA device\n");
-    return 0;
-  }
   cudaDeviceProp prop{};
-  BENCH_CHECK(cudaGetDeviceProperties(&prop, 0));
+  if (!bench::first_device(prop)) return 0;
   std::printf("%s; cycles of one warp, the median over %d rows after the first\n", prop.name, rows - 1);
   std::printf("chain shape        logits   load  score groups   topk epilog  total\n");
   probe<moe_router::deepseek_v3_config<float>>("deepseek_v3", rows);
