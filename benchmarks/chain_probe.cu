@@ -13,7 +13,9 @@
 //
 // Shapes: DeepSeek-V3 and Kimi-K2, fp32 and bf16 logits, with the benchmark's inputs and
 // options (renormalize, scale_output with factor 2.5, one shared slot, a random bias).
-// One line per shape: "chain SHAPE LOGITS load score groups topk epilogue total" (cycles).
+// One line per shape: "chain SHAPE LOGITS load score groups topk epilogue total" (cycles), the
+// medians of the last of three launches made back to back, then a "first" line for each
+// launch's first row: the first launch's shows what the code's first fetch costs.
 
 #include "bench_common.cuh"
 
@@ -32,6 +34,7 @@
 namespace {
 
 constexpr int pieces = 5;  // load, score, groups, top-K, epilogue
+constexpr int launches = 3;
 
 /// Wait for every one of `values` before the next clock read: they are folded into one word
 /// and a branch tests it (a store to `sink` that no lane of a one-warp block makes). The branch
@@ -118,7 +121,7 @@ void probe(const char* shape, int rows)
   BENCH_CHECK(cudaMalloc(&reference_weights, sizeof(float) * rows * slots));
   BENCH_CHECK(cudaMalloc(&ids, sizeof(std::int32_t) * rows * slots));
   BENCH_CHECK(cudaMalloc(&reference_ids, sizeof(std::int32_t) * rows * slots));
-  BENCH_CHECK(cudaMalloc(&cycles, sizeof(long long) * rows * pieces));
+  BENCH_CHECK(cudaMalloc(&cycles, sizeof(long long) * launches * rows * pieces));
   bench::fill_normal<<<64, 256>>>(logits, static_cast<std::int64_t>(rows) * E, 1, 1.0f);
   bench::fill_normal<<<4, 256>>>(bias, E, 7, 0.05f);  // as the benchmark
   BENCH_CHECK(cudaGetLastError());
@@ -128,11 +131,13 @@ void probe(const char* shape, int rows)
   reference.weights = reference_weights;
   reference.ids = reference_ids;
   BENCH_CHECK(moe_router::route_reference(reference, nullptr));
-  // Twice: the first run brings the rows into L2 and the code into the instruction cache.
-  for (int run = 0; run < 2; ++run) {
-    BENCH_CHECK(cudaMemset(weights, 0xff, sizeof(float) * rows * slots));
-    BENCH_CHECK(cudaMemset(ids, 0xff, sizeof(std::int32_t) * rows * slots));
-    chain_probe<Config><<<1, moe_router::warp_lanes>>>(p, cycles);
+  // Three launches back to back, as a graph replays them: the first brings the rows into L2,
+  // and each launch's first row shows what the code's first fetch costs. The medians are the
+  // last launch's.
+  BENCH_CHECK(cudaMemset(weights, 0xff, sizeof(float) * rows * slots));
+  BENCH_CHECK(cudaMemset(ids, 0xff, sizeof(std::int32_t) * rows * slots));
+  for (int run = 0; run < launches; ++run) {
+    chain_probe<Config><<<1, moe_router::warp_lanes>>>(p, cycles + static_cast<std::size_t>(run) * rows * pieces);
     BENCH_CHECK(cudaGetLastError());
   }
   BENCH_CHECK(cudaDeviceSynchronize());
@@ -149,8 +154,9 @@ void probe(const char* shape, int rows)
     std::exit(1);
   }
 
-  std::vector<long long> c(static_cast<std::size_t>(rows) * pieces);
-  BENCH_CHECK(cudaMemcpy(c.data(), cycles, sizeof(long long) * c.size(), cudaMemcpyDeviceToHost));
+  std::vector<long long> all(static_cast<std::size_t>(launches) * rows * pieces);
+  BENCH_CHECK(cudaMemcpy(all.data(), cycles, sizeof(long long) * all.size(), cudaMemcpyDeviceToHost));
+  const long long* c = all.data() + static_cast<std::size_t>(launches - 1) * rows * pieces;
   long long piece_median[pieces];
   long long total = 0;
   for (int i = 0; i < pieces; ++i) {
@@ -162,6 +168,12 @@ void probe(const char* shape, int rows)
   std::printf("chain %-12s %-5s %6lld %6lld %6lld %6lld %6lld %6lld\n", shape,
               moe_router::to_string(Config::logits_data_type), piece_median[0], piece_median[1], piece_median[2],
               piece_median[3], piece_median[4], total);
+  for (int run = 0; run < launches; ++run) {
+    const long long* first = all.data() + static_cast<std::size_t>(run) * rows * pieces;
+    std::printf("first %-12s %-5s %6lld %6lld %6lld %6lld %6lld %6lld  (launch %d, row 0)\n", shape,
+                moe_router::to_string(Config::logits_data_type), first[0], first[1], first[2], first[3], first[4],
+                first[0] + first[1] + first[2] + first[3] + first[4], run + 1);
+  }
   for (void* ptr : {static_cast<void*>(logits), static_cast<void*>(bias), static_cast<void*>(weights),
                     static_cast<void*>(reference_weights), static_cast<void*>(ids), static_cast<void*>(reference_ids),
                     static_cast<void*>(cycles)})

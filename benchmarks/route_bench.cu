@@ -259,11 +259,12 @@ int main(int argc, char** argv)
     return 1;
   }
 
-  if (profile) {  // the launches scripts/profile-lines.sh profiles (the second of each pair)
+  if (profile) {  // the launches scripts/profile-lines.sh and profile-pipes.sh profile (the second of each pair)
     profile_config<moe_router::deepseek_v3_config<float>>(131072, stream);
     profile_config<moe_router::deepseek_v3_config<float>>(1, stream);
     profile_config<moe_router::kimi_k2_config<float>>(131072, stream);
     profile_config<moe_router::deepseek_v3_config<__nv_bfloat16>>(131072, stream);
+    profile_config<moe_router::deepseek_v3_config<float>>(2048, stream);  // scripts/profile-pipes.sh
     return 0;
   }
   const std::vector<std::int64_t> tokens = {1, 8, 32, 128, 512, 2048, 8192, 32768, 131072};
