@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #define BENCH_CHECK(call)                                                                                   \
@@ -114,6 +115,22 @@ inline bool first_device(cudaDeviceProp& prop)
   }
   BENCH_CHECK(cudaGetDeviceProperties(&prop, 0));
   return true;
+}
+
+// ---- checks ----------------------------------------------------------------------------------
+
+/// Whether two routes' outputs on the device, `slots` weights and int32 ids each, are equal bit
+/// for bit.
+inline bool same_rows(const float* weights, const std::int32_t* ids, const float* other_weights,
+                      const std::int32_t* other_ids, std::size_t slots)
+{
+  std::vector<float> w(slots), ow(slots);
+  std::vector<std::int32_t> id(slots), oid(slots);
+  BENCH_CHECK(cudaMemcpy(w.data(), weights, sizeof(float) * slots, cudaMemcpyDeviceToHost));
+  BENCH_CHECK(cudaMemcpy(ow.data(), other_weights, sizeof(float) * slots, cudaMemcpyDeviceToHost));
+  BENCH_CHECK(cudaMemcpy(id.data(), ids, sizeof(std::int32_t) * slots, cudaMemcpyDeviceToHost));
+  BENCH_CHECK(cudaMemcpy(oid.data(), other_ids, sizeof(std::int32_t) * slots, cudaMemcpyDeviceToHost));
+  return std::memcmp(w.data(), ow.data(), sizeof(float) * slots) == 0 && id == oid;
 }
 
 // ---- the call --------------------------------------------------------------------------------

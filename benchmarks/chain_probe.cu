@@ -142,13 +142,7 @@ void probe(const char* shape, int rows)
   }
   BENCH_CHECK(cudaDeviceSynchronize());
 
-  std::vector<float> w(static_cast<std::size_t>(rows) * slots), rw(w.size());
-  std::vector<std::int32_t> id(w.size()), rid(w.size());
-  BENCH_CHECK(cudaMemcpy(w.data(), weights, sizeof(float) * w.size(), cudaMemcpyDeviceToHost));
-  BENCH_CHECK(cudaMemcpy(rw.data(), reference_weights, sizeof(float) * w.size(), cudaMemcpyDeviceToHost));
-  BENCH_CHECK(cudaMemcpy(id.data(), ids, sizeof(std::int32_t) * w.size(), cudaMemcpyDeviceToHost));
-  BENCH_CHECK(cudaMemcpy(rid.data(), reference_ids, sizeof(std::int32_t) * w.size(), cudaMemcpyDeviceToHost));
-  if (std::memcmp(w.data(), rw.data(), sizeof(float) * w.size()) != 0 || id != rid) {
+  if (!bench::same_rows(weights, ids, reference_weights, reference_ids, static_cast<std::size_t>(rows) * slots)) {
     std::fprintf(stderr, "chain_probe: %s %s: the probe's rows differ from the reference kernel's\n", shape,
                  moe_router::to_string(Config::logits_data_type));
     std::exit(1);

@@ -38,13 +38,16 @@ constexpr route_limits fused_limits{1024, warp_lanes};
 struct launch_options {
   /// Launch with programmatic dependent launch (Hopper): the kernel may start while the
   /// previous kernel of the stream (e.g. the router GEMM) finishes, and waits on it before it
-  /// reads anything. Off by default.
+  /// reads anything. Off by default. The warp and half-warp kernels take it; the tiled kernel
+  /// (large batches, see `fused_token_lanes`) is launched without it, as it was slower with it.
   bool programmatic_dependent_launch = false;
   /// Lanes per token of the fused kernel: 0 (the default) chooses by batch size, 32 forces a
   /// warp per token, 16 a half-warp per token where the shape allows it
   /// (`fused_half_warp_available<Config>()`), 8 the tiled kernel where the shape allows it
   /// (`fused_tiled_available<Config>()`) and the rows are 16-byte aligned (unaligned rows run
-  /// with 32 lanes). Asking for a kernel the shape does not have is an error.
+  /// with 32 lanes), and for sigmoid shapes on a card of compute capability 9.0 (elsewhere 32
+  /// lanes: `detail::screening_measured_on`). Asking for a kernel the shape does not have is an
+  /// error.
   int token_lanes = 0;
   /// At most this many blocks in the fused kernel's grid; 0 (the default): as many as the card
   /// holds at once, fewer for few tokens. The kernels are persistent (each warp walks the tokens
@@ -157,6 +160,31 @@ inline bool logit_rows_aligned(const route_params& p)
   return reinterpret_cast<std::uintptr_t>(p.logits) % 16 == 0 && p.stride() * size_of(p.logits_type) % 16 == 0;
 }
 
+namespace detail {
+
+/// May the screened tiled kernel (`tiled_screening`) run on a card of compute capability
+/// `major`.`minor`? Only on 9.0 (H100, H200), the one architecture where screening_test measured
+/// the MUFU tangent that its keys rest on (screening.cuh). Code built for sm_90 uses the tangent,
+/// and a build that carries compute_90 PTX also runs on later cards, compiled there by the
+/// driver, where its error was never measured: those cards take the warp kernel instead.
+constexpr bool screening_measured_on(int major, int minor) { return major == 9 && minor == 0; }
+
+/// `screening_measured_on` for the current device (false where it cannot be queried: the warp
+/// kernel then runs, and its launch reports the error).
+inline bool screening_measured_here()
+{
+  int device = 0, major = 0, minor = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return screening_measured_on(major, minor);
+}
+
+}  // namespace detail
+
 /// Lanes per token of the kernel `route_fused<Config>` runs for `num_tokens` tokens with
 /// `token_lanes` (`launch_options::token_lanes`, assumed valid) on rows that are (or are not)
 /// 16-byte aligned (`logit_rows_aligned`): 8, 16 or 32.
@@ -245,13 +273,16 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
   if (blocks_per_sm == 0) {
     int blocks = 0;
     cudaFuncAttributes attributes{};
-    if ((kernel_of::dynamic_shared_bytes > 48 * 1024 &&
-         cudaFuncSetAttribute(kernel_of::kernel(), cudaFuncAttributeMaxDynamicSharedMemorySize,
-                              static_cast<int>(kernel_of::dynamic_shared_bytes)) != cudaSuccess) ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel_of::kernel(), kernel_of::block_threads,
-                                                      kernel_of::dynamic_shared_bytes) != cudaSuccess ||
-        cudaFuncGetAttributes(&attributes, kernel_of::kernel()) != cudaSuccess) {
-      status = cudaGetLastError();
+    // The failing call's own status is returned (the error it leaves behind is cleared).
+    if (kernel_of::dynamic_shared_bytes > 48 * 1024)
+      status = cudaFuncSetAttribute(kernel_of::kernel(), cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    static_cast<int>(kernel_of::dynamic_shared_bytes));
+    if (status == cudaSuccess)
+      status = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel_of::kernel(), kernel_of::block_threads,
+                                                             kernel_of::dynamic_shared_bytes);
+    if (status == cudaSuccess) status = cudaFuncGetAttributes(&attributes, kernel_of::kernel());
+    if (status != cudaSuccess) {
+      (void)cudaGetLastError();
       fail("could not query the fused kernel: %s", cudaGetErrorString(status));
       return status;
     }
@@ -292,8 +323,12 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
   attribute.val.programmaticStreamSerializationAllowed = 1;
   config.attrs = &attribute;
   // Only a kernel compiled for sm_90 or later waits on the grid dependency (griddepcontrol);
-  // an older build (PTX JIT-compiled on Hopper, say) is launched without the attribute.
-  const bool pdl = options.programmatic_dependent_launch && ptx_version >= 90;
+  // an older build (PTX JIT-compiled on Hopper, say) is launched without the attribute. So is
+  // the tiled kernel: behind a kernel that writes the logits (benchmarks/pdl_bench.cu, H200),
+  // PDL took 0.2 to 0.4 µs off the warp and half-warp kernels up to 8192 tokens, but made the
+  // tiled kernel slower at every size measured, by 0.3 to 21 µs (DeepSeek-V3 fp32 7.3 -> 9.4
+  // µs at 8192 tokens; docs/performance.md, "Programmatic dependent launch").
+  const bool pdl = options.programmatic_dependent_launch && ptx_version >= 90 && !kernel_of::tiled;
   config.numAttrs = pdl ? 1 : 0;
   return launch_kernel(config, kernel_of::kernel(), p);
 }
@@ -352,7 +387,9 @@ cudaError_t route_fused(const route_params& p, cudaStream_t stream = 0, launch_o
   // (p.logits_type is Config's: matches(p) above)
   const int lanes = fused_token_lanes<Config>(p.num_tokens, options.token_lanes, logit_rows_aligned(p));
   if constexpr (fused_tiled_available<Config>()) {
-    if (lanes == 8) return detail::launch_fused<typename Config::template with_token_lanes<8>>(p, stream, options);
+    // (Large batches, or the tiled kernel forced: the device query costs far less than it.)
+    if (lanes == 8 && (!tiled_screening<Config> || detail::screening_measured_here()))
+      return detail::launch_fused<typename Config::template with_token_lanes<8>>(p, stream, options);
   }
   if constexpr (fused_half_warp_available<Config>()) {
     if (lanes == 16) return detail::launch_fused<typename Config::template with_token_lanes<16>>(p, stream, options);

@@ -99,7 +99,8 @@ struct route_params {
   /// dim: [E], int32; optional. Logical to physical id of each routed expert (EPLB).
   const std::int32_t* expert_map = nullptr;
   /// dim: [1], int32, read on the device; optional. Rows at or past `*num_valid_tokens` are
-  /// padding (ids -1, weights 0). Lets a captured CUDA graph replay with a new count.
+  /// padding (ids -1, weights 0). Lets a captured CUDA graph replay with a new count. An int32
+  /// count: with it, rows from 2^31 - 1 on are always padding.
   const std::int32_t* num_valid_tokens = nullptr;
 
   // ---- options (run time) ------------------------------------------------------------------

@@ -685,6 +685,7 @@ TEST_CASE("with programmatic dependent launch the fused kernel waits for the ker
   constexpr int E = 256;
   // 4096 tokens run the warp kernel; 8192 the tiled kernel, whose copies of fp32 rows go through
   // L1 at this size (tiled_l1_copy_max_bytes): neither may read what the producer has not written.
+  // (route_fused launches the tiled kernel without PDL, so that it waits by stream order.)
   static_assert(fused_token_lanes<deepseek_v3_config<__nv_bfloat16>>(4096) == 32 &&
                   fused_token_lanes<deepseek_v3_config<__nv_bfloat16>>(8192) == 8 &&
                   fused_token_lanes<deepseek_v3_config<float>>(8192) == 8,

@@ -148,16 +148,22 @@ TEST_CASE("screen_lower and screen_upper hold the exact key between them", "[scr
   CHECK(count == 0);
 }
 
+/// The tiled kernel of `Config` forced on `c`, against the reference kernel, bit for bit.
 template <class Config>
-void check_near_ties(const char* label, std::uint64_t seed_index)
+void check_tiled_on(const char* label, const test_case& c)
 {
-  const test_case c = near_tie_case<Config>(4099, derive_seed(base_seed(), seed_index));
   INFO(label << ": " << c.describe() << "\nreplay with " << replay_note());
   const route_outputs reference = run_device(c, reference_entry);
   const route_outputs tiled = run_device(c, fused_entry<Config, 8>);
   MOE_ROUTER_REQUIRE_OK(check_bitwise_equal(c, tiled, reference, "fused (tiled, screened)", "reference"));
   MOE_ROUTER_REQUIRE_OK(check_invariants(c, tiled));
   std::printf("  %-40s %lld rows: tiled == reference\n", label, static_cast<long long>(c.num_tokens()));
+}
+
+template <class Config>
+void check_near_ties(const char* label, std::uint64_t seed_index)
+{
+  check_tiled_on<Config>(label, near_tie_case<Config>(4099, derive_seed(base_seed(), seed_index)));
 }
 
 TEST_CASE("the screened tiled kernel equals the reference kernel on near ties", "[screening]")
@@ -174,6 +180,21 @@ TEST_CASE("the screened tiled kernel equals the reference kernel on near ties", 
   check_near_ties<glm_4_5_config<>>("GLM-4.5 (20 experts a lane)", 5);
   check_near_ties<grouped_max_config>("256 experts, 8 groups by max, keep 4", 7);
   check_near_ties<two_groups_config>("256 experts, 2 groups, keep 1", 8);
+}
+
+template <class Config>
+void check_near_ties_16_bit(const char* label, std::uint64_t seed_index)
+{
+  check_tiled_on<Config>(label, near_tie_16_bit_case<Config>(4099, derive_seed(base_seed(), seed_index)));
+}
+
+TEST_CASE("the screened tiled kernel equals the reference kernel on near ties with 2-byte logits", "[screening]")
+{
+  // The keys tile of 2-byte logits is its own (the keys of fp32 logits overwrite them), and the
+  // candidates' exact keys read the 2-byte logits again.
+  check_near_ties_16_bit<deepseek_v3_config<__nv_bfloat16>>("DeepSeek-V3, bf16 logits", 21);
+  check_near_ties_16_bit<kimi_k2_config<__nv_bfloat16>>("Kimi-K2, bf16 logits", 22);
+  check_near_ties_16_bit<deepseek_v3_config<__half>>("DeepSeek-V3, fp16 logits", 23);
 }
 
 /// 256 experts in 4 groups of 64: with 8 lanes a token, a group spans two lanes of 32 experts.
