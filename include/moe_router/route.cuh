@@ -45,9 +45,8 @@ struct launch_options {
   /// warp per token, 16 a half-warp per token where the shape allows it
   /// (`fused_half_warp_available<Config>()`), 8 the tiled kernel where the shape allows it
   /// (`fused_tiled_available<Config>()`) and the rows are 16-byte aligned (unaligned rows run
-  /// with 32 lanes), and for sigmoid shapes on a card of compute capability 9.0 (elsewhere 32
-  /// lanes: `detail::screening_measured_on`). Asking for a kernel the shape does not have is an
-  /// error.
+  /// with 32 lanes; so do sigmoid shapes built from sm_90 PTX on a card other than 9.0:
+  /// `detail::screened_code_measured`). Asking for a kernel the shape does not have is an error.
   int token_lanes = 0;
   /// At most this many blocks in the fused kernel's grid; 0 (the default): as many as the card
   /// holds at once, fewer for few tokens. The kernels are persistent (each warp walks the tokens
@@ -160,31 +159,6 @@ inline bool logit_rows_aligned(const route_params& p)
   return reinterpret_cast<std::uintptr_t>(p.logits) % 16 == 0 && p.stride() * size_of(p.logits_type) % 16 == 0;
 }
 
-namespace detail {
-
-/// May the screened tiled kernel (`tiled_screening`) run on a card of compute capability
-/// `major`.`minor`? Only on 9.0 (H100, H200), the one architecture where screening_test measured
-/// the MUFU tangent that its keys rest on (screening.cuh). Code built for sm_90 uses the tangent,
-/// and a build that carries compute_90 PTX also runs on later cards, compiled there by the
-/// driver, where its error was never measured: those cards take the warp kernel instead.
-constexpr bool screening_measured_on(int major, int minor) { return major == 9 && minor == 0; }
-
-/// `screening_measured_on` for the current device (false where it cannot be queried: the warp
-/// kernel then runs, and its launch reports the error).
-inline bool screening_measured_here()
-{
-  int device = 0, major = 0, minor = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  return screening_measured_on(major, minor);
-}
-
-}  // namespace detail
-
 /// Lanes per token of the kernel `route_fused<Config>` runs for `num_tokens` tokens with
 /// `token_lanes` (`launch_options::token_lanes`, assumed valid) on rows that are (or are not)
 /// 16-byte aligned (`logit_rows_aligned`): 8, 16 or 32.
@@ -246,6 +220,32 @@ struct fused_kernel_of {
 };
 
 /// Launch the fused kernel of `KernelConfig` over `p` (validated) with a persistent grid.
+/// May a screened tiled kernel (`tiled_screening`) whose code came from PTX of `ptx_version`
+/// run on a card of compute capability `major`.`minor`? Code for sm_90 screens with the MUFU's
+/// approximate tangent, whose error screening_test measured on 9.0 (H100, H200) and nowhere
+/// else (screening.cuh); code for any other architecture screens with the exact sigmoid. A
+/// build that carries compute_90 PTX (`-arch=sm_90`, CMake's `90`) also runs on later cards,
+/// compiled there by the driver, tangent included: those take the warp kernel instead.
+constexpr bool screened_code_measured(int ptx_version, int major, int minor)
+{
+  return ptx_version != 90 || (major == 9 && minor == 0);
+}
+
+/// `screened_code_measured` for the current device (false where it cannot be queried: the
+/// warp kernel then runs, and its launch reports the error).
+inline bool screened_code_measured_here(int ptx_version)
+{
+  if (ptx_version != 90) return true;
+  int device = 0, major = 0, minor = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return screened_code_measured(ptx_version, major, minor);
+}
+
 template <class KernelConfig>
 cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_options options)
 {
@@ -292,6 +292,12 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
       cached_ptx_version[device].store(ptx_version, std::memory_order_relaxed);
       cached_blocks_per_sm[device].store(blocks_per_sm, std::memory_order_release);  // after the version
     }
+  }
+  if constexpr (kernel_of::tiled && tiled_screening<KernelConfig>) {
+    // (A query only where the code screens with the tangent, and for large batches or the tiled
+    // kernel forced, whose kernel costs far more.)
+    if (!screened_code_measured_here(ptx_version))
+      return launch_fused<typename KernelConfig::template with_token_lanes<warp_lanes>>(p, stream, options);
   }
   if constexpr (kernel_of::tiled) {
     // Fewer blocks an SM where they measured faster, for batches of a few rounds of them.
@@ -387,9 +393,7 @@ cudaError_t route_fused(const route_params& p, cudaStream_t stream = 0, launch_o
   // (p.logits_type is Config's: matches(p) above)
   const int lanes = fused_token_lanes<Config>(p.num_tokens, options.token_lanes, logit_rows_aligned(p));
   if constexpr (fused_tiled_available<Config>()) {
-    // (Large batches, or the tiled kernel forced: the device query costs far less than it.)
-    if (lanes == 8 && (!tiled_screening<Config> || detail::screening_measured_here()))
-      return detail::launch_fused<typename Config::template with_token_lanes<8>>(p, stream, options);
+    if (lanes == 8) return detail::launch_fused<typename Config::template with_token_lanes<8>>(p, stream, options);
   }
   if constexpr (fused_half_warp_available<Config>()) {
     if (lanes == 16) return detail::launch_fused<typename Config::template with_token_lanes<16>>(p, stream, options);

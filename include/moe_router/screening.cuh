@@ -27,9 +27,9 @@
  * H100: the largest difference is 3.99e-6, 2^-17.93, at x = 2.4375; 1.9 times below half the
  * bound). The PTX manual promises less (a relative error of about 2^-11), so on any other
  * architecture the screened score is the exact one (`detail::screen_tanh_half`) until
- * screening_test has run there. Code built for sm_90 keeps the tangent when the driver compiles
- * its PTX for a later card, so `route_fused` runs the screened kernel only on compute capability
- * 9.0 (`detail::screening_measured_on`).
+ * screening_test has run there. Code from sm_90 PTX keeps the tangent when the driver compiles
+ * that PTX for a later card, so `route_fused` runs the warp kernel there instead
+ * (`detail::screened_code_measured`).
  */
 
 #include <moe_router/numeric.hpp>

@@ -184,13 +184,13 @@ TEST_CASE("which compiled shapes have a half-warp kernel, and from how many toke
   static_assert(fused_token_lanes<deepseek_v3_config<>>(1 << 20, 8, false) == 32, "unaligned rows: no tiled kernel");
   static_assert(fused_token_lanes<deepseek_v3_config<>>(1 << 20, 0, false) == 16, "unaligned rows: half-warp");
   static_assert(fused_token_lanes<kimi_k2_config<>>(1 << 20, 0, false) == 32, "no half-warp kernel");
-  // The screened tiled kernel (sigmoid shapes) only where its tangent was measured: compute
-  // capability 9.0; route_fused runs the warp kernel on other cards.
-  constexpr auto measured_on = moe_router::detail::screening_measured_on;
-  static_assert(measured_on(9, 0), "H100, H200");
-  static_assert(!measured_on(8, 0) && !measured_on(8, 9) && !measured_on(9, 1) && !measured_on(10, 0) &&
-                  !measured_on(12, 0),
-                "A100, L40, later cards");
+  // The screened tiled kernel (sigmoid shapes) screens with the tangent in code from sm_90 PTX,
+  // measured on compute capability 9.0 only: from that PTX, route_fused runs the warp kernel on
+  // later cards. Code for other architectures screens with the exact sigmoid.
+  constexpr auto measured = moe_router::detail::screened_code_measured;  // (PTX version, major, minor)
+  static_assert(measured(90, 9, 0), "sm_90 code on an H100 or H200");
+  static_assert(!measured(90, 10, 0) && !measured(90, 12, 0), "sm_90 PTX compiled by the driver for a later card");
+  static_assert(measured(80, 8, 0) && measured(80, 9, 0) && measured(100, 10, 0), "code without the tangent");
   // The 16-lane configuration: 16 experts per lane for DeepSeek-V3, its groups 2 lanes each.
   using half = deepseek_v3_config<>::with_token_lanes<16>;
   static_assert(half::token_lanes == 16 && half::experts_per_lane == 16 && half::lanes_per_group == 2, "layout");
