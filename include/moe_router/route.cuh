@@ -219,7 +219,6 @@ struct fused_kernel_of {
   }
 };
 
-/// Launch the fused kernel of `KernelConfig` over `p` (validated) with a persistent grid.
 /// May a screened tiled kernel (`tiled_screening`) whose code came from PTX of `ptx_version`
 /// run on a card of compute capability `major`.`minor`? Code for sm_90 screens with the MUFU's
 /// approximate tangent, whose error screening_test measured on 9.0 (H100, H200) and nowhere
@@ -246,6 +245,7 @@ inline bool screened_code_measured_here(int ptx_version)
   return screened_code_measured(ptx_version, major, minor);
 }
 
+/// Launch the fused kernel of `KernelConfig` over `p` (validated) with a persistent grid.
 template <class KernelConfig>
 cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_options options)
 {
