@@ -230,14 +230,13 @@ constexpr bool screened_code_measured(int ptx_version, int major, int minor)
   return ptx_version != 90 || (major == 9 && minor == 0);
 }
 
-/// `screened_code_measured` for the current device (false where it cannot be queried: the
-/// warp kernel then runs, and its launch reports the error).
-inline bool screened_code_measured_here(int ptx_version)
+/// `screened_code_measured` for `device` (false where it cannot be queried: the warp kernel
+/// then runs, and its launch reports the error).
+inline bool screened_code_measured_on_device(int ptx_version, int device)
 {
   if (ptx_version != 90) return true;
-  int device = 0, major = 0, minor = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+  int major = 0, minor = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
       cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
     (void)cudaGetLastError();
     return false;
@@ -296,7 +295,7 @@ cudaError_t launch_fused(const route_params& p, cudaStream_t stream, launch_opti
   if constexpr (kernel_of::tiled && tiled_screening<KernelConfig>) {
     // (A query only where the code screens with the tangent, and for large batches or the tiled
     // kernel forced, whose kernel costs far more.)
-    if (!screened_code_measured_here(ptx_version))
+    if (!screened_code_measured_on_device(ptx_version, device))
       return launch_fused<typename KernelConfig::template with_token_lanes<warp_lanes>>(p, stream, options);
   }
   if constexpr (kernel_of::tiled) {
